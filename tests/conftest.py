@@ -1,0 +1,69 @@
+"""Fixtures that load the graded functions from the notebooks themselves."""
+import os
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are drawn off-screen while testing
+
+import matplotlib.pyplot as plt
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = {
+    "ex01": "ex01_neuron.ipynb",
+    "ex02": "ex02_neural_network.ipynb",
+    "ex03": "ex03_log_loss.ipynb",
+    "ex04": "ex04_forward_propagation.ipynb",
+    "ex05": "ex05_regression.ipynb",
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--solutions", metavar="DIR", default=str(ROOT),
+        help="folder whose five notebooks tests/ checks (default: the project's own); "
+             "point it at a broken copy to see the tests fail",
+    )
+
+
+def code_cells(path):
+    """The source of each code cell of a notebook, in order."""
+    notebook = nbformat.read(path, as_version=4)
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def run_notebook(path):
+    """Run every code cell of a notebook in a fresh namespace (cwd = its folder); return it."""
+    namespace = {"__name__": "__main__"}
+    previous = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. plt.show() on the off-screen backend
+            for index, source in enumerate(code_cells(path)):
+                exec(compile(source, f"{path.name}, code cell {index + 1}", "exec"), namespace)
+    finally:
+        os.chdir(previous)
+        plt.close("all")
+    return namespace
+
+
+@pytest.fixture(scope="session")
+def solutions_dir(request):
+    return Path(request.config.getoption("--solutions")).resolve()
+
+
+@pytest.fixture(scope="session")
+def notebook(solutions_dir):
+    """notebook("ex01") -> the namespace left by running ex01_neuron.ipynb top to bottom."""
+    cache = {}
+
+    def load(exercise):
+        if exercise not in cache:
+            cache[exercise] = run_notebook(solutions_dir / NOTEBOOKS[exercise])
+        return cache[exercise]
+
+    return load
