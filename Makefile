@@ -1,0 +1,28 @@
+# Each target creates .venv from requirements.txt first if needed (or if requirements.txt changed).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.ready
+ARGS ?=
+
+.PHONY: lab test notebooks clean
+
+$(READY): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(READY)
+
+## make lab: open JupyterLab on the notebooks
+lab: $(READY)
+	$(BIN)/jupyter lab $(ARGS)
+
+## make test: re-run the solution notebooks (nbval) and run tests/
+test: $(READY)
+	$(BIN)/pytest --nbval $(ARGS)
+
+## make notebooks: re-execute the solution notebooks in place, after editing one
+notebooks: $(READY)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace ex0*.ipynb
+
+clean:
+	rm -rf $(VENV) .pytest_cache
