@@ -5,11 +5,14 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 ARGS ?=
 
-.PHONY: lab test notebooks clean
+SUBMISSIONS ?=
+GRADEBOOK ?= grades.csv
 
-$(READY): requirements.txt
+.PHONY: lab test grade notebooks clean
+
+$(READY): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
 	touch $(READY)
 
 ## make lab: open JupyterLab on the notebooks
@@ -19,6 +22,11 @@ lab: $(READY)
 ## make test: re-run the solution notebooks (nbval) and run tests/
 test: $(READY)
 	$(BIN)/pytest --nbval $(ARGS)
+
+## make grade SUBMISSIONS=DIR: grade a class, write grades.csv (README: Grading a class)
+grade: $(READY)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [GRADEBOOK=grades.csv]"; exit 2; }
+	$(BIN)/pytest --submissions "$(SUBMISSIONS)" --gradebook "$(GRADEBOOK)" $(ARGS)
 
 ## make notebooks: re-execute the solution notebooks in place, after editing one
 notebooks: $(READY)
