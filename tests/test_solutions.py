@@ -1,7 +1,8 @@
 """The graded functions, loaded from the notebooks, against independent references.
 
-References: plain `math` (scalar formulas, written out here), sklearn.metrics.log_loss and
-sklearn.metrics.mean_squared_error; inputs: the statement's and seeded random ones.
+References: grader/reference.py (plain `math`, itself checked against the statement and
+scikit-learn in test_grader.py), sklearn.metrics.log_loss and mean_squared_error; inputs: the
+statement's and seeded random ones.
 """
 import math
 import warnings
@@ -11,21 +12,7 @@ import pytest
 from sklearn.metrics import log_loss, mean_squared_error
 
 import statement as S
-
-
-def math_sigmoid(z):
-    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
-
-
-def math_neuron(neuron, x1, x2):
-    """neuron = (w1, w2, b) or (w1, w2, b, regression)."""
-    w1, w2, b, *regression = neuron
-    z = w1 * x1 + w2 * x2 + b
-    return z if regression and regression[0] else math_sigmoid(z)
-
-
-def math_network(h1, h2, o1, x1, x2):
-    return math_neuron(o1, math_neuron(h1, x1, x2), math_neuron(h2, x1, x2))
+from grader import reference
 
 
 def random_cases(seed, count=50):
@@ -49,7 +36,7 @@ def test_ex1_keeps_weights_and_bias_as_attributes(notebook):
 def test_neuron_matches_math_on_random_inputs(notebook, exercise):
     Neuron = notebook(exercise)["Neuron"]
     for w1, w2, b, x1, x2 in random_cases(seed=1):
-        assert math.isclose(Neuron(w1, w2, b).feedforward(x1, x2), math_neuron((w1, w2, b), x1, x2),
+        assert math.isclose(Neuron(w1, w2, b).feedforward(x1, x2), reference.neuron((w1, w2, b), x1, x2),
                             rel_tol=S.REL)
 
 
@@ -60,7 +47,7 @@ def test_feedforward_takes_columns(notebook, exercise):
     neuron = Neuron(0.7, -1.3, 0.2)
     column = neuron.feedforward(x1, x2)
     assert column.shape == (100,)
-    np.testing.assert_allclose(column, [math_neuron((0.7, -1.3, 0.2), a, b) for a, b in zip(x1, x2)],
+    np.testing.assert_allclose(column, [reference.neuron((0.7, -1.3, 0.2), a, b) for a, b in zip(x1, x2)],
                                rtol=S.REL, atol=0)
 
 
@@ -83,7 +70,7 @@ def test_sigmoid_has_no_overflow_or_nan_up_to_1e4(notebook, exercise):
         y = sigmoid(z)
     assert not np.isnan(y).any() and ((y >= 0) & (y <= 1)).all()
     assert sigmoid(-1e4) == 0.0 and sigmoid(1e4) == 1.0
-    np.testing.assert_allclose(y, [math_sigmoid(v) for v in z], rtol=S.REL, atol=1e-300)
+    np.testing.assert_allclose(y, [reference.sigmoid(v) for v in z], rtol=S.REL, atol=1e-300)
 
 
 # --- exercise 2 -----------------------------------------------------------------------
@@ -93,7 +80,7 @@ def test_ex2_graded_value(notebook):
     Neuron = ns["Neuron"]
     network = ns["OurNeuralNetwork"](Neuron(1, 2, -1), Neuron(0.5, 1, 0), Neuron(2, 0, 1))
     assert math.isclose(network.feedforward(2, 3), S.EX2, rel_tol=S.REL)
-    assert math.isclose(network.feedforward(2, 3), math_network((1, 2, -1), (0.5, 1, 0), (2, 0, 1), 2, 3),
+    assert math.isclose(network.feedforward(2, 3), reference.network((1, 2, -1), (0.5, 1, 0), (2, 0, 1), 2, 3),
                         rel_tol=S.REL)
 
 
@@ -106,7 +93,7 @@ def test_network_matches_math_on_random_weights(notebook, exercise):
         h1, h2, o1 = (tuple(rng.uniform(-3, 3, 3)) for _ in range(3))
         x1, x2 = rng.uniform(-10, 10, 2)
         network = Network(Neuron(*h1), Neuron(*h2), Neuron(*o1))
-        assert math.isclose(network.feedforward(x1, x2), math_network(h1, h2, o1, x1, x2), rel_tol=S.REL)
+        assert math.isclose(network.feedforward(x1, x2), reference.network(h1, h2, o1, x1, x2), rel_tol=S.REL)
 
 
 def test_network_keeps_its_neurons(notebook):
@@ -185,7 +172,7 @@ def test_ex4_outputs_and_log_loss(notebook):
 def test_ex4_matches_math(notebook):
     ns = notebook("ex04")
     for name, m, c in zip(S.STUDENTS, S.MATH, S.CHEMISTRY):
-        expected = math_network((0.05, 0.001, 0), (0.02, 0.003, 0), (2, 0, 0), m, c)
+        expected = reference.network((0.05, 0.001, 0), (0.02, 0.003, 0), (2, 0, 0), m, c)
         assert math.isclose(ns["per_student"][name], expected, rel_tol=S.REL)
 
 
@@ -198,13 +185,13 @@ def test_ex5_regression_flag(notebook):
     assert math.isclose(Neuron(0, 1, 4, False).feedforward(2, 3), S.EX1, rel_tol=S.REL)
     for w1, w2, b, x1, x2 in random_cases(seed=5):
         assert math.isclose(Neuron(w1, w2, b, True).feedforward(x1, x2),
-                            math_neuron((w1, w2, b, True), x1, x2), rel_tol=S.REL, abs_tol=1e-12)
+                            reference.neuron((w1, w2, b, True), x1, x2), rel_tol=S.REL, abs_tol=1e-12)
 
 
 def test_ex5_outputs_and_mse(notebook):
     ns = notebook("ex05")
     for name, m, c in zip(S.STUDENTS, S.MATH, S.CHEMISTRY):
-        expected = math_network((0.05, 0.001, 0), (0.002, 0.003, 0), (2, 7, 10, True), m, c)
+        expected = reference.network((0.05, 0.001, 0), (0.002, 0.003, 0), (2, 7, 10, True), m, c)
         assert math.isclose(ns["per_student"][name], S.EX5_Q2[name], rel_tol=S.REL), name
         assert math.isclose(ns["per_student"][name], expected, rel_tol=S.REL), name
     np.testing.assert_allclose(ns["outputs"], list(S.EX5_Q2.values()), rtol=S.REL, atol=0)
