@@ -1,0 +1,117 @@
+"""How much faster the grader is than a fresh Jupyter kernel per notebook, measured side by side.
+
+    .venv/bin/python benchmarks/grading_speed.py [--students 100] [--sample 20]
+
+1. Builds a synthetic class in a temporary folder: N students, each a copy of one of the
+   fixture students of tests/fixtures/submissions (correct, scalar, hard-coded, broken...).
+2. Grades the whole class the way an instructor does: `pytest --submissions CLASS` (all
+   notebooks, all checks, the gradebook), and times it end to end.
+3. In the same run, executes a sample of the same notebooks the classic way: each in a fresh
+   Jupyter kernel with nbclient (as nbval and nbgrader do), followed by the same checks in
+   that kernel, two at a time on the two cores.
+4. Prints both rates and their ratio. Only the ratio means much: the machine is shared.
+
+Left out of the class: the fixture students that exist to hit a limit (an endless loop, a
+memory hog, a flood of output, a hard exit). They measure the limits, not the speed, and in a
+plain kernel, which has no limits, some of them would never finish.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "submissions"
+LIMIT_CASES = {"infinite loops", "memory hog", "exception and output flood", "hard exit"}
+PARTIAL_CASES = {"missing notebooks"}  # hands in 2 of 5: left out so that the class has 5 per student
+
+CHECKS_CELL = """\
+from grader.questions import QUESTIONS
+for question, (notebook, check) in QUESTIONS.items():
+    if notebook == {notebook!r}:
+        try:
+            check(globals(), {printed!r})
+        except Exception:
+            pass
+"""
+
+
+def build_class(folder, students):
+    kinds = sorted(p for p in FIXTURES.iterdir() if p.is_dir() and p.name not in LIMIT_CASES | PARTIAL_CASES)
+    for number in range(students):
+        kind = kinds[number % len(kinds)]
+        shutil.copytree(kind, folder / f"student {number:03d} ({kind.name})")
+    return sorted(folder.glob("*/ex0*.ipynb"))
+
+
+def grade_with_grader(folder):
+    started = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--submissions",
+                          str(folder), "--gradebook", str(folder / "grades.csv")],
+                         cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if not (folder / "grades.csv").exists():
+        sys.exit(f"the grader failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+    return seconds
+
+
+def run_in_kernel(path):
+    """One notebook in a fresh kernel, then the grader's checks in that kernel; seconds taken."""
+    started = time.perf_counter()
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except Exception:
+        return time.perf_counter() - started  # the grader rejects it without running anything too
+    client = NotebookClient(notebook, timeout=60, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+        printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                          for output in cell.outputs if output.output_type == "stream")
+        checks = nbformat.v4.new_code_cell(CHECKS_CELL.format(notebook=path.name, printed=printed))
+        notebook.cells.append(checks)
+        client.execute_cell(checks, len(notebook.cells) - 1)
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=100)
+    parser.add_argument("--sample", type=int, default=20, help="notebooks run in fresh kernels")
+    options = parser.parse_args()
+    os.environ["PYTHONPATH"] = f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    os.environ["COURSE_DATA_DIR"] = str(ROOT / "data")
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        notebooks = build_class(folder, options.students)
+        print(f"class: {options.students} students, {len(notebooks)} notebooks")
+
+        grader_seconds = grade_with_grader(folder)
+        grader_rate = grader_seconds / len(notebooks)
+        print(f"grader (pytest --submissions): {grader_seconds:.1f} s for {len(notebooks)} notebooks, "
+              f"{1000 * grader_rate:.0f} ms per notebook")
+
+        step = max(1, len(notebooks) // options.sample)
+        sample = notebooks[::step][:options.sample]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            list(pool.map(run_in_kernel, sample))
+        kernel_seconds = time.perf_counter() - started
+        kernel_rate = kernel_seconds / len(sample)
+        print(f"kernel per notebook (nbclient): {kernel_seconds:.1f} s for {len(sample)} notebooks, "
+              f"{1000 * kernel_rate:.0f} ms per notebook; the class would take about "
+              f"{kernel_rate * len(notebooks):.0f} s")
+        print(f"ratio: the grader is {kernel_rate / grader_rate:.1f}x faster per notebook")
+
+
+if __name__ == "__main__":
+    main()
