@@ -30,7 +30,7 @@ grade: $(READY)
 
 ## make notebooks: re-execute the solution notebooks in place, after editing one
 notebooks: $(READY)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace ex0*.ipynb
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.record_timing=False ex0*.ipynb
 
 clean:
 	rm -rf $(VENV) .pytest_cache
