@@ -174,16 +174,15 @@ class GradeReport:
         return rows
 
     def pytest_terminal_summary(self, terminalreporter):
-        rows = self.rows()
-        if not rows:
-            return
-        width = max(len("student"), *(len(row[0]) for row in rows))
         write = terminalreporter.write_line
-        terminalreporter.section("grades")
-        write(f"{'student':<{width}}  " + " ".join(f"{q:>6}" for q in QUESTIONS) + "  total")
-        for name, *points, total in rows:
-            graded = sum(p != "" for p in points)
-            write(f"{name:<{width}}  " + " ".join(f"{str(p):>6}" for p in points) + f"  {total}/{graded}")
+        rows = self.rows()
+        if rows:
+            width = max(len("student"), *(len(row[0]) for row in rows))
+            terminalreporter.section("grades")
+            write(f"{'student':<{width}}  " + " ".join(f"{q:>6}" for q in QUESTIONS) + "  total")
+            for name, *points, total in rows:
+                graded = sum(p != "" for p in points)
+                write(f"{name:<{width}}  " + " ".join(f"{str(p):>6}" for p in points) + f"  {total}/{graded}")
         lost = [(s, q, reason) for (s, q), (points, reason) in self.grades.items() if points == 0]
         if lost:
             write("")
