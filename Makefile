@@ -8,7 +8,7 @@ ARGS ?=
 SUBMISSIONS ?=
 GRADEBOOK ?= grades.csv
 
-.PHONY: lab test grade notebooks clean
+.PHONY: lab test grade notebooks exercises clean
 
 $(READY): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ grade: $(READY)
 ## make notebooks: re-execute the solution notebooks in place, after editing one
 notebooks: $(READY)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.record_timing=False ex0*.ipynb
+
+## make exercises: regenerate the student edition (exercises/) from the solution notebooks
+exercises: $(READY)
+	$(BIN)/python -m student_edition
 
 clean:
 	rm -rf $(VENV) .pytest_cache
