@@ -19,13 +19,13 @@ from grader import questions, reference
 from grader.plugin import find_students, write_gradebook
 
 FIXTURES = ROOT / "tests" / "fixtures"
-FAST_LIMITS = ["--grade-timeout", "8", "--grade-cell-timeout", "1"]
+FAST_LIMITS = ["--grade-timeout", "10", "--grade-cell-timeout", "2"]
 # What each fixture student's lost points must be explained by (regular expressions).
 REASONS = {
     "hard-coded answers": "hidden check",
     "exception and output flood": "ZeroDivisionError",
     "syntax error": "SyntaxError",
-    "infinite loops": r"timed out after 1 s",
+    "infinite loops": r"timed out after 2 s",
     "hard exit": "exited with code 3",
     "memory hog": "memory",
     "invalid JSON": r"not valid JSON \(.+ at line \d+, column \d+\)",
@@ -114,7 +114,7 @@ def test_an_interrupted_run_leaves_the_old_gradebook_alone(tmp_path):
     process = subprocess.Popen([*command, "-v"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     seen = []
-    for line in process.stdout:  # interrupt once grading is under way (the infinite loops take 8 s)
+    for line in process.stdout:  # interrupt once grading is under way (the infinite loops take 10 s)
         seen.append(line)
         if "test_question[" in line:
             break
