@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.questions import NOTEBOOKS, QUESTIONS
+from grader.questions import QUESTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS_FILE = ROOT / "tests" / "test_questions.py"

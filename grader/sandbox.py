@@ -42,8 +42,11 @@ class Limits:
 class NotebookResult:
     """Points and reasons for the questions of one notebook, and what happened while it ran."""
     grades: dict = field(default_factory=dict)     # question -> (points, reason)
-    problems: list = field(default_factory=list)   # one line each: "cell 7 raised NameError: ..."
-    seconds: float = 0.0
+    problems: list = field(default_factory=list)   # one line each: "code cell 7 raised NameError: ..."
+
+    def note(self, problem):
+        if problem not in self.problems:  # a run after a crash meets the same problems again
+            self.problems.append(problem)
 
 
 def start_fork_server():
@@ -118,7 +121,6 @@ class Sandbox:
         except ValueError as error:
             result.grades = {q: (0, str(error)) for q in questions}
             return result
-        started = time.monotonic()
         skip_cells = set()
         for _ in range(MAX_RUNS):
             pending = [q for q in questions if q not in result.grades]
@@ -133,14 +135,13 @@ class Sandbox:
                 result.grades[last[1]] = (0, f"the notebook's process {ending} while checking {last[1]}")
             elif last[0] == "cell":  # died in a cell: run again without it
                 skip_cells.add(last[1])
-                result.problems.append(f"code cell {last[1] + 1}: the process {ending}; graded again without that cell")
+                result.note(f"code cell {last[1] + 1}: the process {ending}; graded again without that cell")
             else:
-                result.problems.append(f"the process {ending} before running any cell")
+                result.note(f"the process {ending} before running any cell")
                 break
         reason = f"not graded: {result.problems[-1]}" if result.problems else "not graded"
         for question in questions:
             result.grades.setdefault(question, (0, reason))
-        result.seconds = time.monotonic() - started
         return result
 
     def run_once(self, job, result):
@@ -168,7 +169,7 @@ class Sandbox:
                     ending = death(process.exitcode)
                     break
                 if event[0] == "problem":
-                    result.problems.append(f"code cell {event[1] + 1} {event[2]}")
+                    result.note(f"code cell {event[1] + 1} {event[2]}")
                 elif event[0] == "graded":
                     result.grades[event[1]] = (event[2], event[3])
                 elif event[0] == "done":
