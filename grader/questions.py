@@ -150,9 +150,13 @@ def check_log_loss(namespace):
         expect(what, got, reference.log_loss(y_true, y_pred))
 
 
+def statement_outputs(table, weights):
+    """The reference network's output for each student of a statement table."""
+    return [reference.network(*weights, math_grade, chemistry_grade) for _, math_grade, chemistry_grade, _ in table]
+
+
 def check_printed_outputs(output, table, weights):
-    for name, math_grade, chemistry_grade, _ in table:
-        expected = reference.network(*weights, math_grade, chemistry_grade)
+    for (name, *_), expected in zip(table, statement_outputs(table, weights)):
         got = printed(output, re.escape(name), f"{name}: {expected!r}")
         expect(f"printed '{name}: ...'", got, expected)
 
@@ -188,8 +192,7 @@ def ex4_q1(namespace, output):
 
 
 def ex4_q2(namespace, output):
-    outputs = [reference.network(*EX4_NETWORK, m, c) for _, m, c, _ in EX4_TABLE]
-    expected = reference.log_loss([row[3] for row in EX4_TABLE], outputs)
+    expected = reference.log_loss([row[3] for row in EX4_TABLE], statement_outputs(EX4_TABLE, EX4_NETWORK))
     expect("printed log loss", printed(output, r"[^\n]*?loss", f"Log loss: {expected!r}"), expected)
     check_log_loss(namespace)
 
@@ -208,8 +211,7 @@ def ex5_q2(namespace, output):
 
 
 def ex5_q3(namespace, output):
-    outputs = [reference.network(*EX5_NETWORK, m, c) for _, m, c, _ in EX5_TABLE]
-    expected = reference.mean_squared_error([row[3] for row in EX5_TABLE], outputs)
+    expected = reference.mean_squared_error([row[3] for row in EX5_TABLE], statement_outputs(EX5_TABLE, EX5_NETWORK))
     label = r"[^\n]*?(?:mse|mean[ _]squared[ _]error)"
     expect("printed MSE", printed(output, label, f"MSE: {expected!r}"), expected)
     try:  # the MSE counts only when the outputs it comes from are computed, not typed in
