@@ -166,7 +166,7 @@ def main(job, events):
         printed.append(text)
         if problem:
             events.send(("problem", index, problem))
-    printed = "".join(printed)
+    printed = "\n".join(printed)  # each cell's output starts on a line of its own, as in Jupyter
     for question in job["questions"]:
         events.send(("checking", question))
         events.send(("graded", question, *check(question, shell.user_ns, printed, limits)))
