@@ -31,7 +31,7 @@ REASONS = {
     "invalid JSON": r"not valid JSON \(.+ at line \d+, column \d+\)",
     "missing notebooks": "is missing",
     "calls input()": r"input\(\) was called",
-    "wrong weights": r"(Bob: \.\.\.'|MSE): expected (14\.918863163724454|10\.237608699909138), got",
+    "wrong weights": r"(Bob: \.\.\.'|MSE): expected \S+, got \S+",  # q2: Bob's output, q3: the MSE
 }
 
 
