@@ -22,7 +22,7 @@ def pytest_addoption(parser):
                     help="grade the notebooks in DIR: one subfolder per student, or DIR itself for one student")
     group.addoption("--gradebook", metavar="FILE", help="write the points to this CSV file")
     group.addoption("--grade-timeout", type=float, default=60.0, metavar="SECONDS",
-                    help="wall-clock limit for one notebook, all its runs together (default 60)")
+                    help="wall-clock limit for one run of a notebook; a notebook gets 3 runs at most (default 60)")
     group.addoption("--grade-cell-timeout", type=float, default=10.0, metavar="SECONDS",
                     help="limit for one cell, or for one question's checks (default 10)")
     group.addoption("--grade-memory", type=int, default=2048, metavar="MIB",

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import nbformat
 
+from grader.questions import NOTEBOOKS
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-NOTEBOOKS = ("ex01_neuron.ipynb", "ex02_neural_network.ipynb", "ex03_log_loss.ipynb",
-             "ex04_forward_propagation.ipynb", "ex05_regression.ipynb")
 BANNER_ID = "student-edition"
 BANNER = """\
 > **Student edition.** Wherever a cell says `raise NotImplementedError(...)`, replace that line

@@ -11,14 +11,10 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
+from grader.questions import NOTEBOOKS as ALL_NOTEBOOKS
+
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = {
-    "ex01": "ex01_neuron.ipynb",
-    "ex02": "ex02_neural_network.ipynb",
-    "ex03": "ex03_log_loss.ipynb",
-    "ex04": "ex04_forward_propagation.ipynb",
-    "ex05": "ex05_regression.ipynb",
-}
+NOTEBOOKS = {name[:4]: name for name in ALL_NOTEBOOKS}  # "ex01" -> "ex01_neuron.ipynb"
 
 
 def pytest_addoption(parser):
