@@ -1,25 +1,43 @@
-"""The eight graded questions (SPEC.md): what each checks, on the statement's inputs and on hidden ones.
+"""What each graded question requires: the one place to read or change a question.
 
-A check runs inside the student's notebook process, after the notebook has run. It gets the
-notebook's namespace and everything it printed, and raises `Lost(reason)` to take the point
-away. The statement's values are computed by `reference`, never typed in here.
+For each student the grader draws hidden inputs (`draw`), asks every file of the student to call
+its own functions on them (the probes, plain data), and then judges each question here, in the
+grader's process, against `reference` (plain `math`). A question passes on one file:
+
+- ex1.q1, ex2.q1, ex3.q1, ex5.q1 name code (SPEC.md): `Neuron`, `OurNeuralNetwork`,
+  `log_loss_custom`, the `regression` flag. It must give the statement's value AND the
+  reference's value on hidden inputs. Only behaviour counts, not attribute names.
+- ex4.q1, ex4.q2, ex5.q2, ex5.q3 name no code: the value must be shown (shown.py), and working
+  code must stand behind it: something in the file that computes the network on hidden grades
+  (an object with `feedforward`, a function of the two grades or of a table), or failing that a
+  `Neuron` that passes its hidden checks; and every function the student wrote whose name says
+  log loss or MSE must compute it on hidden inputs.
 """
 import csv
 import math
 import random
-import re
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from grader import reference
+from grader import reference, shown
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 REL_TOL, ABS_TOL = 1e-9, 1e-12
 
+NOTEBOOKS = ("ex01_neuron.ipynb", "ex02_neural_network.ipynb", "ex03_log_loss.ipynb",
+             "ex04_forward_propagation.ipynb", "ex05_regression.ipynb")
+QUESTION_IDS = ("ex1.q1", "ex2.q1", "ex3.q1", "ex4.q1", "ex4.q2", "ex5.q1", "ex5.q2", "ex5.q3")
+BONUS_IDS = ()
+EXERCISE_OF = {question: int(question[2]) for question in QUESTION_IDS + BONUS_IDS}
+TOPICS = {1: "the neuron", 2: "the network", 3: "log loss", 4: "forward propagation", 5: "regression",
+          6: "training"}
 
-class Lost(Exception):
-    """The point is lost; the message is the one-line reason."""
+# What a label near a shown value looks like, for the reason when the value is wrong.
+LOSS_LABEL = r"log.?loss|logloss|loss|entropy"
+MSE_LABEL = r"\bmse\b|mean.?squared|squared.?error"
+# A function of the student's whose name says it computes one of the losses.
+LOG_LOSS_NAME = r"log.?loss|logloss|cross.?entropy|\bbce\b"
+MSE_NAME = r"mse|mean.?squared|squared.?error"
 
 
 def statement_table(file_name, target):
@@ -29,200 +47,314 @@ def statement_table(file_name, target):
                 for row in csv.DictReader(handle)]
 
 
-EX2_NETWORK = ((1, 2, -1), (0.5, 1, 0), (2, 0, 1))
+EX1_NEURON, EX1_INPUT = (0, 1, 4), (2, 3)
+EX2_NETWORK, EX2_INPUT = ((1, 2, -1), (0.5, 1, 0), (2, 0, 1)), (2, 3)
 EX3_Y_TRUE, EX3_Y_PRED = [0, 1, 1, 0, 1], [0.1, 0.8, 0.6, 0.5, 0.3]
 EX4_NETWORK = ((0.05, 0.001, 0), (0.02, 0.003, 0), (2, 0, 0))
 EX5_NETWORK = ((0.05, 0.001, 0, False), (0.002, 0.003, 0, False), (2, 7, 10, True))
 EX4_TABLE = statement_table("exam_success.csv", "exam_success")
 EX5_TABLE = statement_table("physics_grades.csv", "physics")
 
-# Hidden inputs: the same for every student (fixed seed), short decimals for readable reasons.
-_rng = random.Random(20261126)
-
-
-def _numbers(count, low, high):
-    return tuple(round(_rng.uniform(low, high), 2) for _ in range(count))
-
-
-HIDDEN_NEURONS = [_numbers(5, -3, 3) for _ in range(5)]
-HIDDEN_NETWORKS = [(_numbers(3, -2, 2), _numbers(3, -2, 2), _numbers(3, -2, 2), _numbers(2, -5, 5))
-                   for _ in range(4)]
-HIDDEN_REGRESSION_NETWORKS = [((*h1, False), (*h2, False), (*o1, True), x)
-                              for h1, h2, o1, x in HIDDEN_NETWORKS]
-HIDDEN_LOG_LOSS = [([_rng.randint(0, 1) for _ in range(n)], list(_numbers(n, 0.02, 0.98)))
-                   for n in (1, 3, 7, 12)]
-
-
-# --- small helpers ---------------------------------------------------------------------
-
-def one_line(error):
-    text = " ".join(str(error).split())
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def defined(namespace, name):
-    if name not in namespace:
-        raise Lost(f"`{name}` is not defined by the notebook")
-    return namespace[name]
-
-
-def call(what, function):
-    try:
-        return function()
-    except Lost:
-        raise
-    except NotImplementedError:
-        raise Lost(f"{what} raised NotImplementedError: not implemented yet") from None
-    except MemoryError:
-        raise Lost(f"{what} ran out of memory (MemoryError)") from None
-    except Exception as error:  # any failure of the student's code is a reason, not a crash
-        raise Lost(f"{what} raised {type(error).__name__}: {one_line(error)}") from None
-
-
-def number(what, value):
-    """A student's return value as a float, or Lost if it is not one number."""
-    if isinstance(value, (str, bytes)):
-        raise Lost(f"{what} returned the text {one_line(repr(value))}, not a number")
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise Lost(f"{what} returned {type(value).__name__} {one_line(repr(value))}, not a number") from None
-    if array.size != 1:
-        raise Lost(f"{what} returned an array of shape {array.shape}, not one number")
-    return float(array.reshape(-1)[0])
-
-
-def expect(what, got, expected):
-    got = number(what, got)
-    if not math.isclose(got, expected, rel_tol=REL_TOL, abs_tol=ABS_TOL):
-        raise Lost(f"{what}: expected {expected!r}, got {got!r}")
-
-
-def args(values):
-    return ", ".join(f"{value:g}" if isinstance(value, float) else repr(value) for value in values)
-
-
-NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-VALUE = rf"(?:np\.float64\(|numpy\.float64\(|array\(|\[|\()*\s*({NUMBER})"
-
-
-def printed(output, label, example):
-    """The number on the last printed line that starts with `label` followed by ':' or '='."""
-    found = re.findall(rf"^[^\S\n]*['\"]?{label}[^\n:=]*[:=][^\S\n]*{VALUE}", output,
-                       flags=re.MULTILINE | re.IGNORECASE)
-    if not found:
-        raise Lost(f"no printed line like '{example}' found")
-    return float(found[-1])
-
-
-# --- checks shared by several questions --------------------------------------------------
-
-def check_neurons(Neuron, cases, regression=None):
-    """Neuron(w1, w2, b[, regression]) keeps its numbers and computes like the reference."""
-    for w1, w2, b, x1, x2 in cases:
-        weights = (w1, w2, b) if regression is None else (w1, w2, b, regression)
-        made = f"hidden check Neuron({args(weights)})"
-        neuron = call(made, lambda: Neuron(*weights))
-        for attribute, value in zip(("weights_1", "weights_2", "bias"), (w1, w2, b)):
-            kept = getattr(neuron, attribute, None)
-            if not math.isclose(number(f"{made}.{attribute}", kept), value, rel_tol=REL_TOL):
-                raise Lost(f"{made}: attribute {attribute} is {kept!r}, expected {value!r}")
-        what = f"{made}.feedforward({args((x1, x2))})"
-        expect(what, call(what, lambda: neuron.feedforward(x1, x2)), reference.neuron(weights, x1, x2))
-
-
-def check_networks(namespace, cases):
-    """OurNeuralNetwork of the notebook's own Neurons computes like the reference."""
-    Neuron, Network = defined(namespace, "Neuron"), defined(namespace, "OurNeuralNetwork")
-    for h1, h2, o1, (x1, x2) in cases:
-        made = f"hidden check OurNeuralNetwork(Neuron({args(h1)}), Neuron({args(h2)}), Neuron({args(o1)}))"
-        neurons = call(made, lambda: (Neuron(*h1), Neuron(*h2), Neuron(*o1)))
-        network = call(made, lambda: Network(*neurons))
-        what = f"{made}.feedforward({args((x1, x2))})"
-        expect(what, call(what, lambda: network.feedforward(x1, x2)), reference.network(h1, h2, o1, x1, x2))
-
-
-def check_log_loss(namespace):
-    log_loss_custom = defined(namespace, "log_loss_custom")
-    for y_true, y_pred in HIDDEN_LOG_LOSS:
-        what = f"hidden check log_loss_custom(np.array({y_true}), np.array({y_pred}))"
-        got = call(what, lambda: log_loss_custom(np.array(y_true), np.array(y_pred)))
-        expect(what, got, reference.log_loss(y_true, y_pred))
-
 
 def statement_outputs(table, weights):
     """The reference network's output for each student of a statement table."""
-    return [reference.network(*weights, math_grade, chemistry_grade) for _, math_grade, chemistry_grade, _ in table]
+    return [reference.network(*weights, m, c) for _, m, c, _ in table]
 
 
-def check_printed_outputs(output, table, weights):
-    for (name, *_), expected in zip(table, statement_outputs(table, weights)):
-        got = printed(output, re.escape(name), f"{name}: {expected!r}")
-        expect(f"printed '{name}: ...'", got, expected)
+# --- hidden inputs ---------------------------------------------------------------------------
+
+class Draw:
+    """The hidden inputs of one student in one run: short decimals, so reasons stay readable."""
+
+    def __init__(self, seed, student):
+        self.rng = random.Random(f"{seed}/{student}")
+
+    def numbers(self, count, low, high):
+        return [round(self.rng.uniform(low, high), 2) for _ in range(count)]
+
+    def neurons(self, count, regression=None):
+        cases = []
+        for _ in range(count):
+            w1, w2, b, x1, x2 = self.numbers(5, -3, 3)
+            args = [w1, w2, b] if regression is None else [w1, w2, b, regression]
+            cases.append({"args": args, "call": [x1, x2]})
+        return cases
+
+    def networks(self, count, regression=False):
+        cases = []
+        for _ in range(count):
+            h1, h2, o1 = (self.numbers(3, -2, 2) for _ in range(3))
+            if regression:
+                h1, h2, o1 = [*h1, False], [*h2, False], [*o1, True]
+            cases.append({"neurons": [h1, h2, o1], "call": self.numbers(2, -5, 5)})
+        return cases
+
+    def labels_and_probabilities(self, count):
+        cases = []
+        for n in (1, 3, 7, 12)[:count]:
+            y_true = [float(self.rng.randint(0, 1)) for _ in range(n)]
+            cases.append({"args": [y_true, self.numbers(n, 0.02, 0.98)]})
+        return cases
+
+    def targets_and_predictions(self, count):
+        return [{"args": [self.numbers(n, 0, 20), self.numbers(n, 0, 20)]} for n in (2, 5, 9)[:count]]
+
+    def grades(self, count):
+        return [self.numbers(2, 0, 20) for _ in range(count)]
 
 
-# --- the eight questions ---------------------------------------------------------------
-
-def ex1_q1(namespace, output):
-    Neuron = defined(namespace, "Neuron")
-    what = "Neuron(0, 1, 4).feedforward(2, 3)"
-    expect(what, call(what, lambda: Neuron(0, 1, 4).feedforward(2, 3)), reference.neuron((0, 1, 4), 2, 3))
-    check_neurons(Neuron, HIDDEN_NEURONS)
-
-
-def ex2_q1(namespace, output):
-    Neuron, Network = defined(namespace, "Neuron"), defined(namespace, "OurNeuralNetwork")
-    what = "OurNeuralNetwork(Neuron(1, 2, -1), Neuron(0.5, 1, 0), Neuron(2, 0, 1)).feedforward(2, 3)"
-    got = call(what, lambda: Network(*(Neuron(*weights) for weights in EX2_NETWORK)).feedforward(2, 3))
-    expect(what, got, reference.network(*EX2_NETWORK, 2, 3))
-    check_networks(namespace, HIDDEN_NETWORKS)
-
-
-def ex3_q1(namespace, output):
-    log_loss_custom = defined(namespace, "log_loss_custom")
-    what = f"log_loss_custom(np.array({EX3_Y_TRUE}), np.array({EX3_Y_PRED}))"
-    got = call(what, lambda: log_loss_custom(np.array(EX3_Y_TRUE), np.array(EX3_Y_PRED)))
-    expect(what, got, reference.log_loss(EX3_Y_TRUE, EX3_Y_PRED))
-    check_log_loss(namespace)
+def probes(seed, student):
+    """The probes every file of this student runs: plain data, sent to its process."""
+    draw = Draw(seed, student)
+    statement_neuron = {"args": list(EX1_NEURON), "call": list(EX1_INPUT)}
+    statement_regression = {"args": [*EX1_NEURON, True], "call": list(EX1_INPUT)}
+    statement_network = {"neurons": [list(n) for n in EX2_NETWORK], "call": list(EX2_INPUT)}
+    statement_log_loss = {"args": [[float(y) for y in EX3_Y_TRUE], EX3_Y_PRED]}
+    return {
+        "neuron": {"kind": "construct", "name": "Neuron", "method": "feedforward",
+                   "cases": [statement_neuron, *draw.neurons(5)]},
+        "regression": {"kind": "construct", "name": "Neuron", "method": "feedforward",
+                       "cases": [statement_regression, *draw.neurons(3, True), *draw.neurons(2, False)]},
+        "network": {"kind": "network", "name": "OurNeuralNetwork", "neuron": "Neuron",
+                    "cases": [statement_network, *draw.networks(4)]},
+        "log_loss_custom": {"kind": "function", "name": "log_loss_custom",
+                            "cases": [statement_log_loss, *draw.labels_and_probabilities(4)]},
+        "log_loss_named": {"kind": "matching", "pattern": LOG_LOSS_NAME,
+                           "cases": draw.labels_and_probabilities(2)},
+        "mse_named": {"kind": "matching", "pattern": MSE_NAME, "cases": draw.targets_and_predictions(2)},
+        "predictors": {"kind": "predictors", "cases": draw.grades(4)},
+    }
 
 
-def ex4_q1(namespace, output):
-    check_printed_outputs(output, EX4_TABLE, EX4_NETWORK)
-    check_networks(namespace, HIDDEN_NETWORKS)
+# --- what a file answered -------------------------------------------------------------------
+
+@dataclass
+class Verdict:
+    points: int
+    reason: str = ""             # one line; for a point earned, a note such as "accepted as rounded"
+    kind: str = "ok"             # ok, missing, not implemented, error, wrong value, not shown, hidden check, ...
+    expected: float | None = None  # on the statement's input
+    got: float | None = None
 
 
-def ex4_q2(namespace, output):
-    expected = reference.log_loss([row[3] for row in EX4_TABLE], statement_outputs(EX4_TABLE, EX4_NETWORK))
-    expect("printed log loss", printed(output, r"[^\n]*?loss", f"Log loss: {expected!r}"), expected)
-    check_log_loss(namespace)
+class Lost(Exception):
+    """The point is lost: reason, kind, and the statement's expected/got where known."""
+
+    def __init__(self, reason, kind="wrong value", expected=None, got=None):
+        super().__init__(reason)
+        self.verdict = Verdict(0, reason, kind, expected, got)
 
 
-def ex5_q1(namespace, output):
-    Neuron = defined(namespace, "Neuron")
-    what = "Neuron(0, 1, 4, True).feedforward(2, 3)"
-    expect(what, call(what, lambda: Neuron(0, 1, 4, True).feedforward(2, 3)), reference.neuron((0, 1, 4, True), 2, 3))
-    check_neurons(Neuron, HIDDEN_NEURONS, regression=True)
-    check_neurons(Neuron, HIDDEN_NEURONS, regression=False)
+def fmt(values):
+    return ", ".join(f"{v:g}" if isinstance(v, float) else repr(v) for v in values)
 
 
-def ex5_q2(namespace, output):
-    check_printed_outputs(output, EX5_TABLE, EX5_NETWORK)
-    check_networks(namespace, HIDDEN_REGRESSION_NETWORKS)
+def close(got, expected):
+    return math.isclose(got, expected, rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
-def ex5_q3(namespace, output):
-    expected = reference.mean_squared_error([row[3] for row in EX5_TABLE], statement_outputs(EX5_TABLE, EX5_NETWORK))
-    label = r"[^\n]*?(?:mse|mean[ _]squared[ _]error)"
-    expect("printed MSE", printed(output, label, f"MSE: {expected!r}"), expected)
-    try:  # the MSE counts only when the outputs it comes from are computed, not typed in
-        check_networks(namespace, HIDDEN_REGRESSION_NETWORKS)
+def value_error(what, value, expected, statement):
+    """Lost for one returned value that is not the expected number."""
+    where = "" if statement else "hidden check "
+    if "e" in value:
+        kind = "not implemented" if "NotImplementedError" in value["e"] else "error"
+        raise Lost(f"{where}{what} {value['e']}", kind)
+    if "a" in value:
+        shape = "x".join(str(n) for n in value["shape"])
+        raise Lost(f"{where}{what} returned an array of shape ({shape}), not one number", "wrong value")
+    got = value["v"]
+    raise Lost(f"{where}{what}: expected {expected!r}, got {got!r}",
+               "wrong value" if statement else "hidden check",
+               expected if statement else None, got if statement else None)
+
+
+def first_failure(values, expected, describe):
+    """The index of the first value that is not its expected number, or None."""
+    for index, (value, wanted) in enumerate(zip(values, expected)):
+        if "v" not in value or not close(value["v"], wanted):
+            return index
+    return None
+
+
+def passing_version(results, expected, describe, missing):
+    """The label of a version whose every value is right; else Lost with the most useful reason."""
+    if not isinstance(results, list):
+        raise Lost(f"the check could not run: {results.get('error', 'no result')}", "grader error")
+    if not results:
+        raise Lost(missing, "missing")
+    failures = []
+    for result in results:
+        index = first_failure(result["values"], expected, describe)
+        if index is None:
+            return result["label"]
+        failures.append((index, result))
+    index, result = max(failures, key=lambda failure: failure[0])  # the one that got furthest
+    value_error(describe(index), result["values"][index], expected[index], statement=index == 0)
+
+
+def neuron_call(case):
+    return f"Neuron({fmt(case['args'])}).feedforward({fmt(case['call'])})"
+
+
+def network_call(case):
+    h1, h2, o1 = (fmt(n) for n in case["neurons"])
+    return f"OurNeuralNetwork(Neuron({h1}), Neuron({h2}), Neuron({o1})).feedforward({fmt(case['call'])})"
+
+
+def function_call(name, case):
+    return f"{name}({', '.join('np.array([' + fmt(a) + '])' for a in case['args'])})"
+
+
+def expected_neurons(cases):
+    return [reference.neuron(case["args"], *case["call"]) for case in cases]
+
+
+def expected_networks(cases):
+    return [reference.network(*case["neurons"], *case["call"]) for case in cases]
+
+
+# --- judging one file -------------------------------------------------------------------------
+
+class Evidence:
+    """One file's run, as the questions read it: its probes and the numbers it showed."""
+
+    def __init__(self, probes_sent, result, name):
+        self.sent = probes_sent
+        self.probes = result["probes"]
+        self.numbers = shown.numbers(result["cells"])
+        self.name = name  # the file's relative path, for reasons
+
+    def results(self, probe):
+        return self.probes.get(probe, {"error": "the file's process ended before this check"})
+
+    def cases(self, probe):
+        return self.sent[probe]["cases"]
+
+
+def named_code(evidence, probe, expected, describe, missing):
+    return passing_version(evidence.results(probe), expected, describe, missing)
+
+
+def ex1_q1(evidence):
+    cases = evidence.cases("neuron")
+    named_code(evidence, "neuron", expected_neurons(cases), lambda i: neuron_call(cases[i]),
+               "`Neuron` is not defined")
+
+
+def ex2_q1(evidence):
+    cases = evidence.cases("network")
+    named_code(evidence, "network", expected_networks(cases), lambda i: network_call(cases[i]),
+               "`OurNeuralNetwork` (or the `Neuron` it is built from) is not defined")
+
+
+def ex3_q1(evidence):
+    cases = evidence.cases("log_loss_custom")
+    expected = [reference.log_loss(*case["args"]) for case in cases]
+    named_code(evidence, "log_loss_custom", expected, lambda i: function_call("log_loss_custom", cases[i]),
+               "`log_loss_custom` is not defined")
+
+
+def ex5_q1(evidence):
+    cases = evidence.cases("regression")
+    named_code(evidence, "regression", expected_neurons(cases), lambda i: neuron_call(cases[i]),
+               "`Neuron` is not defined")
+
+
+def must_show(evidence, what, expected, label):
+    """The note for a value shown (exactly or as rounded); Lost if the file does not show it."""
+    how, seen = shown.find(evidence.numbers, expected, label)
+    if how == "exact":
+        return ""
+    if how == "rounded":
+        return f"{what} accepted as rounded ({seen.text} in {seen.where})"
+    if seen is not None:
+        raise Lost(f"{what}: expected {expected!r}, shown {seen.text} ({seen.where}: '{shown_line(seen)}')",
+                   "wrong value", expected, seen.value)
+    raise Lost(f"{what} is not shown: no printed or displayed value equals {expected!r}", "not shown", expected)
+
+
+def shown_line(seen):
+    return seen.line if len(seen.line) <= 80 else seen.line[:77] + "..."
+
+
+def network_behind(evidence, weights, neuron_probe):
+    """Lost unless the file holds working code for the network with these weights: something that
+    computes it on hidden grades; or else a `Neuron` that passes its hidden checks, with the
+    file's `OurNeuralNetwork` passing its own, if the file defines one."""
+    rows = evidence.cases("predictors")
+    expected = [reference.network(*weights, *row) for row in rows]
+    candidates = evidence.results("predictors")
+    for candidate in candidates if isinstance(candidates, list) else []:
+        values = candidate["values"]
+        if len(values) == 1 and "a" in values[0]:  # a function of the whole table
+            got = values[0]["a"]
+            if len(got) == len(expected) and all(close(g, e) for g, e in zip(got, expected)):
+                return
+        elif first_failure(values, expected, None) is None:
+            return
+    try:
+        ex1_q1(evidence) if neuron_probe == "neuron" else ex5_q1(evidence)
+        if evidence.results("network"):  # OurNeuralNetwork is defined: it must work too
+            ex2_q1(evidence)
     except Lost as lost:
-        raise Lost(f"the printed MSE is right, but the network behind it fails: {lost}") from None
+        raise Lost(f"the values are shown, but the code behind them fails: {lost.verdict.reason}",
+                   "hidden check") from None
 
 
-NOTEBOOKS = ("ex01_neuron.ipynb", "ex02_neural_network.ipynb", "ex03_log_loss.ipynb",
-             "ex04_forward_propagation.ipynb", "ex05_regression.ipynb")
-QUESTIONS = {  # question id -> (notebook, check), in gradebook order
+def own_losses_right(evidence, probe, compute, what):
+    """Every function the student wrote whose name says it computes this loss must compute it."""
+    results = evidence.results(probe)
+    cases = evidence.cases(probe)
+    expected = [compute(*case["args"]) for case in cases]
+    for result in results if isinstance(results, list) else []:
+        if not result.get("own", True):
+            continue  # scikit-learn's own log_loss or mean_squared_error, imported: nothing to check
+        index = first_failure(result["values"], expected, None)
+        if index is not None:
+            describe = function_call(result["label"], cases[index])
+            try:
+                value_error(describe, result["values"][index], expected[index], statement=False)
+            except Lost as lost:
+                raise Lost(f"the {what} shown does not come from working code: {lost.verdict.reason}",
+                           "hidden check") from None
+
+
+def outputs_shown(evidence, table, weights):
+    notes = []
+    for (name, *_), expected in zip(table, statement_outputs(table, weights)):
+        notes.append(must_show(evidence, f"{name}'s output", expected, rf"\b{name}\b"))
+    return "; ".join(note for note in notes if note)
+
+
+def ex4_q1(evidence):
+    note = outputs_shown(evidence, EX4_TABLE, EX4_NETWORK)
+    network_behind(evidence, EX4_NETWORK, "neuron")
+    return note
+
+
+def ex4_q2(evidence):
+    expected = reference.log_loss([row[3] for row in EX4_TABLE], statement_outputs(EX4_TABLE, EX4_NETWORK))
+    note = must_show(evidence, "the log loss", expected, LOSS_LABEL)
+    network_behind(evidence, EX4_NETWORK, "neuron")
+    own_losses_right(evidence, "log_loss_named", reference.log_loss, "log loss")
+    return note
+
+
+def ex5_q2(evidence):
+    note = outputs_shown(evidence, EX5_TABLE, EX5_NETWORK)
+    network_behind(evidence, EX5_NETWORK, "regression")
+    return note
+
+
+def ex5_q3(evidence):
+    expected = reference.mean_squared_error([row[3] for row in EX5_TABLE], statement_outputs(EX5_TABLE, EX5_NETWORK))
+    note = must_show(evidence, "the MSE", expected, MSE_LABEL)
+    network_behind(evidence, EX5_NETWORK, "regression")
+    own_losses_right(evidence, "mse_named", reference.mean_squared_error, "MSE")
+    return note
+
+
+QUESTIONS = {  # question id -> (the statement's notebook name, the judge), in gradebook order
     "ex1.q1": (NOTEBOOKS[0], ex1_q1),
     "ex2.q1": (NOTEBOOKS[1], ex2_q1),
     "ex3.q1": (NOTEBOOKS[2], ex3_q1),
@@ -234,5 +366,11 @@ QUESTIONS = {  # question id -> (notebook, check), in gradebook order
 }
 
 
-def questions_of(notebook):
-    return [question for question, (name, _) in QUESTIONS.items() if name == notebook]
+def judge(question, evidence):
+    """The Verdict of one question on one file's evidence."""
+    _, judge_function = QUESTIONS[question]
+    try:
+        note = judge_function(evidence)
+    except Lost as lost:
+        return lost.verdict
+    return Verdict(1, note or "")

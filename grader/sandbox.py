@@ -1,36 +1,44 @@
-"""Start, watch and, if need be, kill the process that runs one student's notebook.
+"""Running one student file: a private copy, a forked warm process, a deadline, plain data back.
 
 Processes come from a multiprocessing fork server that has imported `grader.worker` (and with
-it NumPy, matplotlib, scikit-learn and IPython) once: a notebook's process is a fork of that
-warm server, so it starts in milliseconds instead of the seconds a Jupyter kernel needs.
-
-This isolates accidents (a crash, os._exit, an endless loop, a memory hog, a flood of
-output), not attacks: a notebook runs with the grader's user rights. Grade untrusted code
-inside a container.
+it NumPy, matplotlib, scikit-learn and IPython) once: a file's process is a fork of that warm
+server, so it starts in milliseconds instead of the seconds a Jupyter kernel needs. The process
+works in a private copy of the student's folder and reports JSON lines on a pipe; this side reads
+them with deadlines, validates them, and never unpickles anything the student's process sends.
 """
 import json
+import math
 import multiprocessing
 import os
+import select
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from pathlib import Path
 
-from grader.questions import DATA_DIR, one_line, questions_of
+from grader.intake import ignored_folder
 
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
 # The fork server's environment: one thread each for the math libraries (parallelism is the
 # grader's business), and a flag that makes grader.worker prepare its IPython shell in advance.
 SERVER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                       "GRADER_FORK_SERVER": "1"}
-MAX_RUNS = 3  # a notebook whose process dies is run again without the culprit, this often at most
+MAX_RUNS = 2               # a file whose process dies in a cell is run once more without that cell
+GRACE = 3.0                # seconds past a cell's limit before its process is killed
+MAX_REPORT_BYTES = 64 * 2**20
+MAX_COPY_BYTES = 200 * 2**20
+MAX_JSON_DEPTH = 200
 
 
 @dataclass
 class Limits:
-    timeout: float = 60.0        # seconds for one run of a notebook (a notebook gets MAX_RUNS at most)
-    cell_timeout: float = 10.0   # seconds for one cell, or one question's checks
-    memory_mib: int = 2048       # address space a notebook may add to the preloaded libraries
+    timeout: float = 60.0        # seconds for one run of a file
+    cell_timeout: float = 10.0   # seconds for one cell, or one call of the student's code by a probe
+    memory_mib: int = 2048       # address space a file may add to the preloaded libraries
     output_kib: int = 1024       # what one cell may print
 
     def for_worker(self):
@@ -39,18 +47,26 @@ class Limits:
 
 
 @dataclass
-class NotebookResult:
-    """Points and reasons for the questions of one notebook, and what happened while it ran."""
-    grades: dict = field(default_factory=dict)     # question -> (points, reason)
-    problems: list = field(default_factory=list)   # one line each: "code cell 7 raised NameError: ..."
+class FileRun:
+    """What one file of a student gave: its report (or None) and what went wrong while it ran."""
+    name: str                                      # relative path in the student's folder
+    report: dict | None = None                     # {"cells": [...], "probes": {...}}, validated
+    problems: list = field(default_factory=list)   # one line each: "code cell 7 timed out after 10 s"
+    failure: str = ""                              # why there is no report, if there is none
 
     def note(self, problem):
         if problem not in self.problems:  # a run after a crash meets the same problems again
             self.problems.append(problem)
 
 
+def one_line(text, limit=200):
+    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def start_fork_server():
-    """Start the warm fork server (once per grading process)."""
+    """Start the warm fork server (once per grading process, again if it died)."""
     context = multiprocessing.get_context("forkserver")
     # "__main__" too: otherwise every child would import the parent's main script again.
     context.set_forkserver_preload(["__main__", "grader.sandbox", "grader.worker"])
@@ -67,120 +83,320 @@ def start_fork_server():
     return context
 
 
-def read_code_cells(path):
-    """The notebook's code cells, or a ValueError that says what is wrong with the file."""
+def depth(value, limit):
+    """How deeply nested a parsed JSON value is, stopping at limit (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def text_of(source):
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    return None
+
+
+def read_cells(path):
+    """("notebook" or "script", [code of each cell], problems), or a ValueError that says what is wrong."""
+    name = path.name
     try:
-        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"{name} cannot be read ({error.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path.name} is not UTF-8 text ({error.reason})") from None
+        raise ValueError(f"{name} is not UTF-8 text ({error.reason})") from None
+    if path.suffix.lower() == ".py":
+        return "script", [text], []
+    if text.count("[") + text.count("{") > 2_000_000:
+        raise ValueError(f"{name} is not a notebook this grader can read (too deeply nested)")
+    try:
+        notebook = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to be a Jupyter notebook") from None
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path.name} is not valid JSON ({error.msg} at line {error.lineno}, "
+        raise ValueError(f"{name} is not valid JSON ({error.msg} at line {error.lineno}, "
                          f"column {error.colno}): re-save it from JupyterLab") from None
-    if isinstance(notebook, dict) and notebook.get("nbformat", 4) < 4:
+    if not isinstance(notebook, dict) or depth(notebook, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ValueError(f"{name} is not a Jupyter notebook (no notebook object at its top)")
+    version = notebook.get("nbformat", 4)
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if isinstance(version, int) and version < 4:
         import nbformat  # an older notebook format: let nbformat convert it
         try:
             notebook = nbformat.reads(json.dumps(notebook), as_version=4)
         except Exception as error:
-            raise ValueError(f"{path.name} is not a Jupyter notebook ({one_line(error)})") from None
-    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+            raise ValueError(f"{name} is not a Jupyter notebook ({one_line(error)})") from None
+    cells = notebook.get("cells")
     if not isinstance(cells, list):
-        raise ValueError(f"{path.name} is not a Jupyter notebook (it has no list of cells)")
-    return ["".join(cell.get("source", "")) for cell in cells
-            if isinstance(cell, dict) and cell.get("cell_type") == "code"]
+        raise ValueError(f"{name} is not a Jupyter notebook (it has no list of cells)")
+    code, problems = [], []
+    for cell in cells:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = text_of(cell.get("source", ""))
+            if source is None:
+                problems.append(f"code cell {len(code) + 1} has no readable source; it is left out")
+                source = ""
+            code.append(source)
+    return "notebook", code, problems
 
 
-def death(exitcode):
+def private_copy(folder, into):
+    """Copy the student's folder (no hidden, system or oversized content) for one run to write in."""
+    budget = [MAX_COPY_BYTES]
+
+    def ignore(directory, names):
+        skipped = set()
+        for name in names:
+            path = Path(directory) / name
+            if path.is_symlink() or (path.is_dir() and ignored_folder(name)):
+                skipped.add(name)
+            elif path.is_file():
+                size = path.stat().st_size
+                if size > budget[0]:
+                    skipped.add(name)
+                else:
+                    budget[0] -= size
+        return skipped
+
+    shutil.copytree(folder, into, ignore=ignore, symlinks=False)
+
+
+class Report:
+    """Reads the JSON lines of one process, validating each against the job it was given."""
+
+    def __init__(self, job):
+        self.job, self.buffer, self.size, self.garbled = job, b"", 0, 0
+        self.last = ("start", None)
+        self.cells = None      # what the cells showed, once they have all run
+        self.probes = {}       # probe id -> results, as each probe finishes
+        self.done = False
+
+    def feed(self, data):
+        self.size += len(data)
+        if self.size > MAX_REPORT_BYTES:
+            raise ValueError(f"it sent more than {MAX_REPORT_BYTES // 2**20} MiB to the grader")
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            if line.strip() and not self.done:
+                self.take(line)
+
+    def take(self, line):
+        try:
+            message = json.loads(line.decode("utf-8"))
+            event = message["event"]
+            if event == "cell" and isinstance(message["index"], int) and self.cells is None:
+                self.last = ("cell", message["index"])
+            elif event == "cells" and self.cells is None:
+                self.cells = self.validated_cells(message["cells"])
+                self.last = ("cells", None)
+            elif event == "probe" and self.cells is not None and message["id"] in self.job["probes"]:
+                self.last = ("probe", message["id"])
+            elif event == "probed" and self.last == ("probe", message["id"]):
+                self.probes[message["id"]] = self.validated_probe(message["id"], message["results"])
+                self.last = ("probed", message["id"])
+            elif event == "done" and self.cells is not None and set(self.probes) == set(self.job["probes"]):
+                self.done = True
+            else:
+                raise ValueError(event)
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError):
+            self.garbled += 1  # not from the grader's worker: ignored
+
+    def validated_cells(self, cells_in):
+        if not isinstance(cells_in, list) or depth(cells_in, 4) > 4:
+            raise ValueError("cells")
+        cells = []
+        for cell in cells_in:
+            index, text, problem, check = cell["index"], cell["text"], cell["problem"], cell["check"]
+            if not (isinstance(index, int) and 0 <= index < len(self.job["cells"]) and isinstance(text, str)
+                    and (problem is None or isinstance(problem, str)) and isinstance(check, bool)):
+                raise ValueError("cell")
+            where = f"code cell {index + 1}" if self.job["kind"] == "notebook" else "the script"
+            cells.append({"index": index, "text": text, "check": check, "where": where,
+                          "problem": one_line(problem) if problem else None})
+        return cells
+
+    def validated_probe(self, probe_id, results):
+        if depth(results, 6) > 6:
+            raise ValueError("depth")
+        if isinstance(results, dict):
+            return {"error": one_line(results["error"])}
+        cases = len(self.job["probes"][probe_id]["cases"])
+        checked = []
+        for result in results[:64]:
+            values = [self.value(value) for value in result["values"]]
+            if len(values) not in (cases, 1):
+                raise ValueError("values")
+            own = result.get("own", True)
+            if not isinstance(own, bool):
+                raise ValueError("own")
+            checked.append({"label": one_line(result["label"], 80), "values": values, "own": own})
+        return checked
+
+    @staticmethod
+    def value(value):
+        if set(value) == {"v"} and isinstance(value["v"], (int, float)) and not isinstance(value["v"], bool):
+            return {"v": float(value["v"])}
+        if set(value) == {"e"} and isinstance(value["e"], str):
+            return {"e": one_line(value["e"])}
+        if set(value) == {"a", "shape"} and isinstance(value["a"], list) and len(value["a"]) <= 64 \
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value["a"]) \
+                and all(isinstance(n, int) for n in value["shape"]):
+            return {"a": [float(x) for x in value["a"]], "shape": value["shape"][:8]}
+        raise ValueError("value")
+
+
+def death(exitcode, memory_limited):
     if exitcode is None:
         return "did not stop"
     if exitcode < 0:
         name = signal.Signals(-exitcode).name
-        hint = " (out of memory?)" if name == "SIGKILL" else ""
-        return f"was killed by {name}{hint}"
-    return f"exited with code {exitcode} (os._exit or a crash)"
+        return f"was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" and memory_limited else "")
+    if exitcode == 0:
+        return "ended before reporting (exit(0) or os._exit(0) in the student's code)"
+    return f"exited with code {exitcode} (os._exit, exit() in a subprocess, or a crash)"
 
 
 class Sandbox:
-    """Runs notebooks, each in its own process; `kill_all` stops whatever still runs."""
+    """Runs student files, each in its own process; `kill_all` stops whatever still runs."""
 
     def __init__(self, limits=None):
         self.limits = limits or Limits()
         self.context = start_fork_server()
         self.running = set()
         self.closed = False
+        self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))
 
-    def grade(self, path):
-        """Run a student's notebook and check its questions. Never raises for the student's faults."""
-        path = Path(path)
-        questions = questions_of(path.name)
-        result = NotebookResult()
-        if not path.is_file():
-            result.grades = {q: (0, f"{path.name} is missing") for q in questions}
-            return result
+    def run(self, folder, relative, probes):
+        """Run one file of a student's folder with these probes. Never raises for the student's faults."""
+        run = FileRun(str(relative))
         try:
-            cells = read_code_cells(path)
+            kind, cells_code, problems = read_cells(Path(folder) / relative)
         except ValueError as error:
-            result.grades = {q: (0, str(error)) for q in questions}
-            return result
-        skip_cells = set()
-        for _ in range(MAX_RUNS):
-            pending = [q for q in questions if q not in result.grades]
-            if not pending or self.closed:
+            run.failure = str(error)
+            return run
+        for problem in problems:
+            run.note(problem)
+        skip_cells, probes_left, cells = set(), dict(probes), None
+        found = {}
+        for attempt in range(MAX_RUNS + 1):
+            if self.closed:
+                run.failure = "grading was stopped"
+                return run
+            job = {"kind": kind, "cells": cells_code, "skip_cells": skip_cells, "probes": probes_left,
+                   "limits": self.limits.for_worker(), "data_dir": str(DATA_DIR),
+                   "argv0": "ipykernel_launcher.py"}
+            report, ending = self.run_once(folder, relative, job, run)
+            found.update(report.probes)
+            if report.cells is not None and cells is None:
+                cells = report.cells
+            if report.done:
                 break
-            job = {"folder": str(path.parent.resolve()), "cells": cells, "skip_cells": skip_cells,
-                   "questions": pending, "limits": self.limits.for_worker(), "data_dir": str(DATA_DIR)}
-            last, ending = self.run_once(job, result)
-            if ending is None:
-                break
-            if last[0] == "checking":  # the process died in a question's check: that point is lost
-                result.grades[last[1]] = (0, f"the notebook's process {ending} while checking {last[1]}")
-            elif last[0] == "cell":  # died in a cell: run again without it
+            last = report.last
+            if last[0] == "cell" and cells is None and len(skip_cells) < MAX_RUNS - 1:
+                where = f"code cell {last[1] + 1}" if kind == "notebook" else "the script"
                 skip_cells.add(last[1])
-                result.note(f"code cell {last[1] + 1}: the process {ending}; graded again without that cell")
-            else:
-                result.note(f"the process {ending} before running any cell")
+                run.note(f"{where}: the process {ending}; run again without that cell")
+                continue
+            if last[0] == "probe":  # it died in a check: that check fails, the others run again
+                found[last[1]] = {"error": f"the process {ending} while the grader called the student's code"}
+                run.note(f"while the grader called the student's code ({last[1]}): the process {ending}")
+                probes_left = {key: spec for key, spec in probes.items() if key not in found}
+                if probes_left and cells is not None:
+                    continue
                 break
-        reason = f"not graded: {result.problems[-1]}" if result.problems else "not graded"
-        for question in questions:
-            result.grades.setdefault(question, (0, reason))
-        return result
+            where = f"code cell {last[1] + 1}" if last[0] == "cell" and kind == "notebook" else \
+                "the script" if last[0] == "cell" else "before running any cell" if last[0] == "start" else \
+                "after its cells ran"
+            run.failure = f"{where}: the process {ending}"
+            run.note(run.failure)
+            break
+        if cells is not None:
+            for key in probes:
+                found.setdefault(key, {"error": "not run: the file's process ended before it"})
+            run.report = {"cells": cells, "probes": found}
+        return run
 
-    def run_once(self, job, result):
-        """One process over the job. Returns (last event, None) when it finished, else
-        (last event, how it ended): the caller decides what to run again."""
+    def run_once(self, folder, relative, job, run):
+        """One process over the job: (report or None, last event, how it ended)."""
+        workdir = Path(tempfile.mkdtemp(dir=self.scratch))
+        try:
+            copy = workdir / "student"
+            private_copy(folder, copy)
+            job["folder"] = str((copy / relative).parent)
+            return self.watch(job, run)
+        except OSError as error:
+            return Report(job), f"could not be started ({one_line(error)})"
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def watch(self, job, run):
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(target=_run_worker, args=(job, writer), daemon=True)
-        process.start()
+        try:
+            process.start()
+        except (OSError, EOFError, BrokenPipeError):  # the fork server died: start it again, once
+            forkserver._forkserver._forkserver_pid = None
+            self.context = start_fork_server()
+            process = self.context.Process(target=_run_worker, args=(job, writer), daemon=True)
+            process.start()
         writer.close()
         self.running.add(process)
-        deadline = time.monotonic() + self.limits.timeout
-        last, ending = ("start", None), None
+        report = Report(job)
+        started = time.monotonic()
+        deadline = started + self.limits.timeout
+        step_deadline = math.inf
+        last = None
+        ending = None
+        fd = reader.fileno()
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    ending = f"was stopped after {self.limits.timeout:g} s (--grade-timeout)"
+            while not report.done:
+                now = time.monotonic()
+                if now >= deadline:
+                    ending = f"was stopped after {self.limits.timeout:g} s, the limit for one run (--grade-timeout)"
                     break
-                if not reader.poll(min(remaining, 1.0)):
+                if now >= step_deadline:
+                    ending = (f"ignored the {self.limits.cell_timeout:g} s limit (--grade-cell-timeout) "
+                              "and was stopped")
+                    break
+                ready, _, _ = select.select([fd], [], [], min(deadline, step_deadline, now + 1.0) - now)
+                if not ready:
                     continue
-                try:
-                    event = reader.recv()
-                except (EOFError, OSError):
+                data = os.read(fd, 1 << 16)
+                if not data:
                     process.join(5)
-                    ending = death(process.exitcode)
+                    ending = death(process.exitcode, memory_limited=True)
                     break
-                if event[0] == "problem":
-                    result.note(f"code cell {event[1] + 1} {event[2]}")
-                elif event[0] == "graded":
-                    result.grades[event[1]] = (event[2], event[3])
-                elif event[0] == "done":
-                    return last, None
-                else:
-                    last = event
+                try:
+                    report.feed(data)
+                except ValueError as error:
+                    ending = f"was stopped: {error}"
+                    break
+                if report.last != last:
+                    last = report.last
+                    # a cell gets its limit plus a grace; a probe, its limit for each call it makes
+                    calls = 1 if last[0] != "probe" else max(1, len(job["probes"][last[1]]["cases"])) * 4
+                    step_deadline = time.monotonic() + self.limits.cell_timeout * calls + GRACE
         finally:
             self.kill(process)
             reader.close()
             self.running.discard(process)
-        return last, ending
+        if report.garbled:
+            run.note(f"{report.garbled} line(s) on the grader's channel were not from the grader and were ignored")
+        return report, ending
 
     def kill(self, process):
         """Kill the process and everything it started (its own process group)."""
@@ -195,8 +411,10 @@ class Sandbox:
         self.closed = True
         for process in list(self.running):
             self.kill(process)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _run_worker(job, events):
+def _run_worker(job, writer):
+    os.setsid()  # its own process group: one signal ends it and all it started
     from grader import worker
-    worker.main(job, events)
+    worker.main(job, writer.fileno())

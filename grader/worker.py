@@ -1,14 +1,21 @@
-"""What runs inside one notebook's process: its cells, under limits, then the question checks.
+"""Runs inside one student file's process: the file's code under limits, then the grader's probes.
 
-The grader's fork server imports this module once, with the libraries notebooks use, so a
-notebook's process starts warm (see sandbox.py). Everything here runs in that child process:
-it reports to the grader through `events`, a one-way pipe, one message at a time.
+The grader's fork server imports this module once, with the libraries students use, so a file's
+process starts warm (see sandbox.py). Everything here runs in that child process. It decides no
+grade and knows no expected value: it runs the student's code, calls the student's functions on
+the inputs the grader chose, turns what they return into plain numbers, and writes one JSON line
+per event to a pipe. The grader validates those lines and decides (questions.py).
 """
 import builtins
+import gc
+import inspect
+import json
 import os
+import re
 import resource
 import signal
 import sys
+import types
 import warnings
 
 import matplotlib
@@ -16,12 +23,15 @@ import matplotlib
 matplotlib.use("Agg")  # plots are drawn off-screen, as with a non-interactive backend
 
 import matplotlib.pyplot as plt
-import numpy  # noqa: F401  (preloaded for the notebooks)
-import sklearn.metrics  # noqa: F401  (preloaded for the notebooks)
+import numpy as np
+import sklearn.metrics  # noqa: F401  (preloaded for the students' code)
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
-from grader.questions import QUESTIONS, Lost, one_line
+MAX_VERSIONS = 4       # definitions of one name kept (the first three and the last)
+MAX_CANDIDATES = 24    # callables tried as "the network" of exercises 4 and 5
+MAX_VALUES = 64        # numbers kept of one returned array
+TOP_LEVEL_CHECK = re.compile(r"^check\(", re.MULTILINE)
 
 
 class CellTimeout(BaseException):
@@ -32,8 +42,8 @@ class OutputLimit(BaseException):
     """Raised inside a cell that prints more than its limit."""
 
 
-class CappedOutput:
-    """A stand-in for sys.stdout that keeps what a cell prints, up to a size limit."""
+class OutStream:
+    """sys.stdout while a cell runs: keeps what the cell prints, up to a size limit."""
 
     def __init__(self, limit):
         self.limit, self.parts, self.size, self.overflowed = limit, [], 0, False
@@ -55,6 +65,9 @@ class CappedOutput:
     def isatty(self):
         return False
 
+    def writable(self):
+        return True
+
     def text(self):
         return "".join(self.parts)
 
@@ -62,22 +75,6 @@ class CappedOutput:
 def no_input(*_args, **_kwargs):
     raise RuntimeError("input() was called, but a graded notebook gets no keyboard input: "
                        "remove the call or give the value in the code")
-
-
-def isolate(folder, memory_bytes, data_dir):
-    """Own process group, the notebook's folder as cwd, no stdin, a memory ceiling."""
-    os.setsid()
-    os.chdir(folder)
-    sys.path.insert(0, folder)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):  # what C code or a subprocess writes goes nowhere
-        os.dup2(devnull, fd)
-    sys.stdin = open(os.devnull, encoding="utf-8")
-    builtins.input = no_input
-    os.environ["COURSE_DATA_DIR"] = data_dir
-    with open("/proc/self/status", encoding="ascii") as status:
-        used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
-    resource.setrlimit(resource.RLIMIT_AS, (used + memory_bytes, used + memory_bytes))
 
 
 def make_shell():
@@ -95,23 +92,202 @@ def make_shell():
     return shell
 
 
+# --- turning the student's values into plain data ----------------------------------------
+
+def one_line(text, limit=200):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def describe_error(error):
+    if isinstance(error, NotImplementedError):
+        return "raised NotImplementedError: not implemented yet"
+    try:
+        message = one_line(error)
+    except BaseException:  # a student's exception whose str() fails
+        message = ""
+    return f"raised {type(error).__name__}: {message}" if message else f"raised {type(error).__name__}"
+
+
+def plain(value):
+    """{"v": number} or {"a": [numbers], "shape": [...]} or {"e": why it is not a number}."""
+    if value is None:
+        return {"e": "returned None"}
+    if isinstance(value, (str, bytes)):
+        return {"e": f"returned the text {one_line(repr(value), 60)}, not a number"}
+    if isinstance(value, (bool, np.bool_)):
+        return {"e": f"returned {value!r}, not a number"}
+    try:
+        array = np.asarray(value)
+    except BaseException as error:
+        return {"e": f"returned a {type(value).__name__} that is not a number ({describe_error(error)})"}
+    if array.dtype.kind == "O":
+        try:
+            return plain(float(value)) if array.ndim == 0 else plain(np.asarray(array.tolist(), dtype=float))
+        except BaseException:
+            return {"e": f"returned {type(value).__name__} {one_line(repr(value), 60)}, not a number"}
+    if array.dtype.kind == "c":
+        return {"e": "returned a complex number, not a real one"}
+    if array.dtype.kind in "bUSV":
+        return {"e": f"returned {type(value).__name__} {one_line(repr(value), 60)}, not a number"}
+    array = array.astype(float)
+    if array.size == 1 and array.ndim <= 1:
+        return {"v": float(array.reshape(-1)[0])}
+    return {"a": [float(x) for x in array.reshape(-1)[:MAX_VALUES]], "shape": list(array.shape)}
+
+
+def attempt(function, seconds):
+    """plain(function()) under a time limit; the student's code may fail in any way."""
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return plain(function())
+    except CellTimeout:
+        return {"e": f"did not finish within {seconds:g} s (an endless loop?)"}
+    except MemoryError:
+        return {"e": "ran out of memory (MemoryError)"}
+    except BaseException as error:  # SystemExit, KeyboardInterrupt from the student's code too
+        return {"e": describe_error(error)}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def attempt_all(calls, seconds):
+    """attempt() each call; after one that runs out of time, the rest are not tried."""
+    values = []
+    for call in calls:
+        if values and values[-1].get("e", "").startswith("did not finish"):
+            values.append({"e": "not tried: an earlier call did not finish"})
+        else:
+            values.append(attempt(call, seconds))
+    return values
+
+
+# --- the probes: the student's functions on the grader's inputs ---------------------------
+
+def make_neuron(Neuron, args):
+    """Neuron(*args); a 4th argument (the regression flag) may also be given by keyword."""
+    try:
+        return Neuron(*args)
+    except TypeError:
+        if len(args) != 4:
+            raise
+        return Neuron(*args[:3], regression=args[3])
+
+
+def probe_construct(spec, versions, seconds):
+    results = []
+    for label, Class in versions.get(spec["name"], []):
+        values = attempt_all([lambda case=case: getattr(make_neuron(Class, case["args"]), spec["method"])(*case["call"])
+                              for case in spec["cases"]], seconds)
+        results.append({"label": label, "values": values})
+    return results
+
+
+def probe_network(spec, versions, seconds):
+    results = []
+    for net_label, Network in versions.get(spec["name"], []):
+        for neuron_label, Neuron in versions.get(spec["neuron"], []):
+            def run(case, Network=Network, Neuron=Neuron):
+                neurons = [make_neuron(Neuron, args) for args in case["neurons"]]
+                return Network(*neurons).feedforward(*case["call"])
+            values = attempt_all([lambda case=case: run(case) for case in spec["cases"]], seconds)
+            results.append({"label": f"{net_label} with {neuron_label}", "values": values})
+    return results
+
+
+def arrays(args):
+    return [np.array(arg, dtype=float) if isinstance(arg, list) else arg for arg in args]
+
+
+def probe_function(spec, versions, seconds):
+    results = []
+    for label, function in versions.get(spec["name"], []):
+        values = attempt_all([lambda case=case: function(*arrays(case["args"])) for case in spec["cases"]], seconds)
+        results.append({"label": label, "values": values})
+    return results
+
+
+def probe_matching(spec, namespace, seconds):
+    """Every callable whose name matches the pattern (say, an MSE function of any name)."""
+    pattern = re.compile(spec["pattern"], re.IGNORECASE)
+    results = []
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or not pattern.search(name) or not callable(value) or isinstance(value, type):
+            continue
+        values = attempt_all([lambda case=case: value(*arrays(case["args"])) for case in spec["cases"]], seconds)
+        results.append({"label": name, "values": values, "own": own_function(value)})
+        if len(results) >= MAX_CANDIDATES:
+            break
+    return results
+
+
+def own_function(value):
+    """A function the student wrote (not one imported from a library)."""
+    if not isinstance(value, types.FunctionType):
+        return False
+    module = sys.modules.get(value.__module__ or "")
+    source = getattr(module, "__file__", None) or ""
+    return value.__module__ == "__main__" or not ("site-packages" in source or "/lib/python" in source)
+
+
+def required_positional(function):
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return sum(1 for p in parameters if p.default is p.empty
+               and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def probe_predictors(spec, namespace, seconds):
+    """Whatever in the notebook could be 'the network': objects with feedforward, functions of
+    (math, chemistry), or of a table of rows. Each is called on the grader's grades."""
+    rows = spec["cases"]
+    results = []
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or isinstance(value, (type, types.ModuleType)):
+            continue
+        calls = None
+        feedforward = getattr(value, "feedforward", None) if not isinstance(value, types.FunctionType) else None
+        if callable(feedforward):
+            calls = [lambda row=row: feedforward(*row) for row in rows]
+        elif own_function(value) and required_positional(value) == 2:
+            calls = [lambda row=row: value(*row) for row in rows]
+        elif own_function(value) and required_positional(value) == 1:
+            calls = [lambda: value(np.array(rows, dtype=float))]
+        if calls is None:
+            continue
+        values = attempt_all(calls, seconds)
+        results.append({"label": name, "values": values})
+        if len(results) >= MAX_CANDIDATES:
+            break
+    return results
+
+
+def run_probe(spec, namespace, versions, seconds):
+    kind = spec["kind"]
+    if kind == "construct":
+        return probe_construct(spec, versions, seconds)
+    if kind == "network":
+        return probe_network(spec, versions, seconds)
+    if kind == "function":
+        return probe_function(spec, versions, seconds)
+    if kind == "matching":
+        return probe_matching(spec, namespace, seconds)
+    if kind == "predictors":
+        return probe_predictors(spec, namespace, seconds)
+    raise ValueError(f"unknown probe kind {kind!r}")
+
+
+# --- running the file ------------------------------------------------------------------------
+
 def interrupt(_signum, _frame):
     raise CellTimeout()
 
 
-def describe(error, limits):
-    if isinstance(error, CellTimeout):
-        return f"timed out after {limits['cell_timeout']:g} s"
-    if isinstance(error, OutputLimit):
-        return f"printed more than {limits['output_bytes'] // 1024} KiB"
-    if isinstance(error, MemoryError):
-        return f"ran out of memory (limit {limits['memory_bytes'] // 2**20} MiB)"
-    return f"raised {type(error).__name__}: {one_line(error)}"
-
-
 def run_cell(shell, source, limits):
-    """Run one cell; return (printed text, what went wrong or None)."""
-    output = CappedOutput(limits["output_bytes"])
+    """Run one cell; return (what it printed or displayed, what went wrong or None)."""
+    output = OutStream(limits["output_bytes"])
     sys.stdout = sys.stderr = output
     signal.setitimer(signal.ITIMER_REAL, limits["cell_timeout"])
     try:
@@ -125,53 +301,118 @@ def run_cell(shell, source, limits):
         plt.close("all")
     if output.overflowed:
         error = OutputLimit()
-    problem = describe(error, limits) if error is not None else None
+    problem = None
+    if isinstance(error, CellTimeout):
+        problem = f"timed out after {limits['cell_timeout']:g} s"
+    elif isinstance(error, OutputLimit):
+        problem = f"printed more than {limits['output_bytes'] // 1024} KiB"
+    elif isinstance(error, MemoryError):
+        problem = f"ran out of memory (limit {limits['memory_bytes'] // 2**20} MiB)"
+    elif isinstance(error, SystemExit):
+        problem = "called exit()"
+    elif error is not None:
+        problem = describe_error(error)
     # Forget the failed cell's traceback: its frames may hold a memory hog's data.
     sys.last_type = sys.last_value = sys.last_traceback = shell.last_execution_result = None
     return output.text(), problem
 
 
-def check(question, namespace, printed, limits):
-    """(points, reason) for one question, the check itself under the cell time limit."""
-    _, check_function = QUESTIONS[question]
-    signal.setitimer(signal.ITIMER_REAL, limits["cell_timeout"])
-    try:
-        check_function(namespace, printed)
-        return 1, ""
-    except Lost as lost:
-        return 0, str(lost)
-    except CellTimeout:
-        return 0, f"the check timed out after {limits['cell_timeout']:g} s (an endless loop in the notebook's code?)"
-    except MemoryError:
-        return 0, f"the check ran out of memory (limit {limits['memory_bytes'] // 2**20} MiB)"
-    except BaseException as error:  # SystemExit from the student's code, or anything else odd
-        return 0, f"the check failed: {type(error).__name__}: {one_line(error)}"
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+def remember_versions(namespace, names, versions, where):
+    """Keep each new definition of a tracked name (one notebook may define Neuron twice)."""
+    for name in names:
+        value = namespace.get(name)
+        if value is None:
+            continue
+        kept = versions.setdefault(name, [])
+        if kept and kept[-1][1] is value:
+            continue
+        if len(kept) >= MAX_VERSIONS:
+            kept.pop()  # keep the first ones and the latest
+        kept.append((f"{name} of {where}", value))
 
 
-def main(job, events):
-    """Run the job's cells (minus those to skip), then check its questions; report everything."""
+class Reporter:
+    """One JSON line per event on the pipe the grader reads; never a Python object."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def send(self, message):
+        data = ("\n" + json.dumps(message) + "\n").encode("utf-8")
+        while data:
+            written = os.write(self.fd, data)
+            data = data[written:]
+
+
+def hide_the_grader(argv0):
+    """Leave no trace of the grader that a notebook in JupyterLab would not also see."""
+    for name in [name for name in sys.modules if name == "grader" or name.startswith("grader.")]:
+        del sys.modules[name]
+    sys.meta_path[:] = [finder for finder in sys.meta_path if "editable" not in type(finder).__name__.lower()
+                        and "editable" not in getattr(finder, "__name__", "").lower()]
+    project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != project
+                   and "__editable__" not in entry]
+    sys.path_importer_cache.clear()
+    for name in [name for name in os.environ if name.startswith(("GRADER_", "PYTEST_"))]:
+        del os.environ[name]
+    sys.argv = [argv0]
+
+
+def isolate(folder, limits, data_dir, argv0):
+    """The file's folder as cwd and import path, no stdin, a memory ceiling, no trace of the grader."""
+    os.chdir(folder)
+    sys.path.insert(0, folder)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # what C code or a subprocess writes goes nowhere
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    sys.stdin = open(os.devnull, encoding="utf-8")
+    builtins.input = no_input
+    os.environ["COURSE_DATA_DIR"] = data_dir
+    os.environ["MPLBACKEND"] = "Agg"
+    hide_the_grader(argv0)
+    with open("/proc/self/status", encoding="ascii") as status:
+        used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+    ceiling = used + limits["memory_bytes"]
+    resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+
+
+def main(job, fd):
+    """Run the job's cells (minus those to skip), then its probes; report everything as JSON lines."""
+    reporter = Reporter(fd)
     limits = job["limits"]
-    isolate(job["folder"], limits["memory_bytes"], job["data_dir"])
+    isolate(job["folder"], limits, job["data_dir"], job["argv0"])
     signal.signal(signal.SIGALRM, interrupt)
     warnings.simplefilter("ignore")  # warnings are not failures, and nobody reads them here
     shell = make_shell()
-    printed = []
+    namespace = shell.user_ns
+    tracked = sorted({name for spec in job["probes"].values() for key in ("name", "neuron")
+                      if isinstance(name := spec.get(key), str)})
+    versions = {}
+    cells = []
     for index, source in enumerate(job["cells"]):
         if index in job["skip_cells"]:
             continue
-        events.send(("cell", index))
+        reporter.send({"event": "cell", "index": index})
         text, problem = run_cell(shell, source, limits)
-        printed.append(text)
-        if problem:
-            events.send(("problem", index, problem))
-    printed = "\n".join(printed)  # each cell's output starts on a line of its own, as in Jupyter
-    for question in job["questions"]:
-        events.send(("checking", question))
-        events.send(("graded", question, *check(question, shell.user_ns, printed, limits)))
-    events.send(("done",))
-    events.close()
+        where = f"code cell {index + 1}" if job["kind"] == "notebook" else "the script"
+        remember_versions(namespace, tracked, versions, where)
+        cells.append({"index": index, "text": text, "problem": problem,
+                      "check": bool(TOP_LEVEL_CHECK.search(source))})
+        gc.collect()
+    reporter.send({"event": "cells", "cells": cells})
+    for probe_id, spec in job["probes"].items():
+        reporter.send({"event": "probe", "id": probe_id})
+        sys.stdout = sys.stderr = OutStream(limits["output_bytes"])  # what the student's code prints is dropped
+        try:
+            results = run_probe(spec, namespace, versions, limits["cell_timeout"])
+        except BaseException as error:  # the probe itself met something odd: the question says so
+            results = {"error": describe_error(error)}
+        finally:
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        reporter.send({"event": "probed", "id": probe_id, "results": results})
+    reporter.send({"event": "done"})
     os._exit(0)  # skip interpreter teardown: nothing of the student's runs after this
 
 

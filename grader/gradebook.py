@@ -1,0 +1,46 @@
+"""Writing the gradebook: one CSV row per student, safe to open in a spreadsheet, never half written."""
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(text):
+    """A student's name as a spreadsheet shows it, never run as a formula."""
+    text = str(text)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def check_writable(path):
+    """A clear error before grading starts, not after: the gradebook's folder must be writable."""
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        return f"--gradebook {path}: the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"--gradebook {path}: the folder {folder} is not writable"
+    if Path(path).is_dir():
+        return f"--gradebook {path}: is a folder; give a file name such as grades.csv"
+    return None
+
+
+def write(path, header, rows):
+    """Write the CSV next to its final place, then rename: never half a gradebook."""
+    path = Path(path).expanduser()
+    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                         delete=False, newline="", encoding="utf-8")
+    try:
+        with handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows([cell(row[0]), *row[1:]] for row in rows)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)  # the user's usual permissions, not the temp file's 0600
+        os.replace(handle.name, path)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
