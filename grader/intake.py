@@ -147,11 +147,12 @@ def find_class(path, workdir=None):
     if not path.exists():
         raise ClassError(f"--submissions {path}: no such file or folder")
     workdir = Path(workdir or tempfile.mkdtemp(prefix="grader-class-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     if path.is_file():
         if path.suffix.lower() != ".zip":
             raise ClassError(f"--submissions {path}: give a folder or a .zip file")
         target = workdir / "unzipped"
-        target.mkdir()
+        target.mkdir(parents=True)
         path = unpack(path, target)
     try:
         entries = sorted(path.iterdir(), key=lambda p: p.name)

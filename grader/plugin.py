@@ -1,5 +1,6 @@
 """The pytest side of the grader: options, one item per (student, question), the table and the gradebook."""
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,24 @@ def pytest_addoption(parser):
                     help="what one cell may print (default 1024)")
     group.addoption("--grade-jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                     help="files run at the same time (default: the number of CPUs)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    """`--submissions DIR` as two words: pytest has already taken DIR for a test path (it would
+    import a student's conftest.py and put its cache in the class). Make it one word, and
+    refuse when pytest has picked another folder than the project as its rootdir."""
+    for index, arg in enumerate(args[:-1]):
+        if arg == "--submissions":
+            args[index:index + 2] = [f"--submissions={args[index + 1]}"]
+            break
+    else:
+        return
+    if early_config.rootpath != ROOT:
+        raise pytest.UsageError(
+            f"pytest took the class folder for a test folder (rootdir {early_config.rootpath}). "
+            f"Grade with: python -m grader {shlex.quote(args[index][len('--submissions='):])} [options], "
+            f"or run pytest from {ROOT} with --submissions=DIR")
 
 
 def own_notebooks():

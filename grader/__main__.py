@@ -1,0 +1,28 @@
+"""Grade a class: python -m grader CLASS [--gradebook grades.csv] [pytest or grader options].
+
+The same as `pytest --submissions=CLASS ...` run from the project folder, but safe from any
+folder: pytest reads the project's pytest.ini, collects only the grading items, and writes
+nothing (no cache) into the class folder or anywhere else but the gradebook.
+"""
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        print("\nGrader options (pytest --help lists them all): --gradebook FILE, --grade-seed N, "
+              "--grade-timeout S, --grade-cell-timeout S, --grade-memory MIB, --grade-output KIB, --grade-jobs N")
+        return 0 if argv else 2
+    submissions, rest = argv[0], argv[1:]
+    return int(pytest.main([f"--rootdir={ROOT}", "-c", str(ROOT / "pytest.ini"), "-p", "no:cacheprovider",
+                            f"--submissions={submissions}", *rest, str(ROOT / "tests" / "test_questions.py")]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
