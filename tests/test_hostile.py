@@ -1,0 +1,163 @@
+"""Students who want points without the work (issue: grades that can't be forged).
+
+Each cheat is added to the blank student edition (or, for the typed-in MSE, to a correct
+notebook) and graded in one run with a correct student: each earns exactly what its real work
+earns, and the correct student keeps 8/8.
+"""
+import csv
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from grader.questions import NOTEBOOKS, QUESTION_IDS
+
+FORGE_CHANNEL = '''\
+import os, json, pickle
+forged = [pickle.dumps(("graded", "ex1.q1", 1000, "")),
+          b'\\n{"event": "cells", "cells": [{"index": 0, "text": "Bob: 0.7855253278357536", "problem": null, "check": false}]}\\n',
+          b'{"event": "probe", "id": "neuron"}\\n',
+          b'{"event": "probed", "id": "neuron", "results": [{"label": "Neuron", "values": [{"v": 0.9990889488055994}]}]}\\n',
+          b'{"event": "done"}\\n']
+for fd in range(3, 256):
+    for message in forged:
+        try:
+            os.write(fd, message)
+        except OSError:
+            pass
+'''
+PATCH_THE_GRADER = '''\
+import builtins, math
+for name in ("grader.worker", "grader.questions", "grader.reference", "grader.sandbox"):
+    try:
+        module = __import__(name, fromlist=["x"])
+        module.check = module.expect = lambda *a, **k: None
+        module.QUESTIONS = {}
+    except ImportError:
+        print("no", name)
+math.isclose = lambda *a, **k: True
+_float = builtins.float
+builtins.float = lambda *a: 0.9990889488055994
+'''
+STACK_READER = '''\
+import sys
+class Answer:
+    def __float__(self):
+        frame = sys._getframe()
+        while frame:
+            if "expected" in frame.f_locals:
+                return frame.f_locals["expected"]
+            frame = frame.f_back
+        return 0.9990889488055994
+    __array__ = None
+class Neuron:
+    def __init__(self, *args, **kwargs):
+        pass
+    def feedforward(self, x1, x2):
+        return Answer()
+'''
+LOOKUP_TABLE = '''\
+import math
+# the hidden inputs of an older grader, which came from a fixed seed in a file every student had
+KNOWN = {(-0.15, -2.81, 1.03, -2.51, -1.25): 0.9927465631266752}
+class Neuron:
+    def __init__(self, w1, w2, b, regression=False):
+        self.key = (w1, w2, b)
+    def feedforward(self, x1, x2):
+        return KNOWN.get((*self.key, x1, x2), 0.9990889488055994)
+'''
+ONLY_WHEN_GRADED = '''\
+import os, sys
+graded = ("GRADER_FORK_SERVER" in os.environ or any(m.startswith(("grader", "pytest")) for m in sys.modules)
+          or type(sys.stdout).__name__ == "CappedOutput" or "pytest" in " ".join(sys.argv))
+if graded:
+    class Neuron:
+        def __init__(self, *args, **kwargs):
+            pass
+        def feedforward(self, x1, x2):
+            return 0.9990889488055994
+    print("graded: answers typed in")
+'''
+HALF_MESSAGE = '''\
+import os
+for fd in range(3, 256):
+    try:
+        os.write(fd, b'{"event": "cells", "cells": [{"index": 0, "te')
+    except OSError:
+        pass
+'''
+CHEATS = {"forges the channel": FORGE_CHANNEL, "patches the grader": PATCH_THE_GRADER,
+          "reads the stack": STACK_READER, "uses a lookup table": LOOKUP_TABLE,
+          "cheats only when graded": ONLY_WHEN_GRADED, "half-written message": HALF_MESSAGE}
+
+
+def without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return notebook
+
+
+def add_cell(notebook, source, index=None):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.id = f"cheat-{len(notebook.cells)}"
+    notebook.cells.insert(len(notebook.cells) if index is None else index, cell)
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    classroom = tmp_path_factory.mktemp("hostile")
+    for cheat, source in CHEATS.items():
+        folder = classroom / cheat
+        folder.mkdir()
+        for name in NOTEBOOKS:
+            notebook = without_outputs(ROOT / "exercises" / name)
+            add_cell(notebook, source)
+            nbformat.write(notebook, folder / name)
+    correct = classroom / "correct"
+    correct.mkdir()
+    for name in NOTEBOOKS:
+        nbformat.write(without_outputs(ROOT / name), correct / name)
+    typed = classroom / "types the MSE in"  # a correct student whose MSE function returns 0.0
+    typed.mkdir()
+    for name in NOTEBOOKS:
+        notebook = without_outputs(ROOT / name)
+        if name == NOTEBOOKS[4]:
+            for cell in notebook.cells:
+                if cell.source.startswith("def mean_squared_error_custom"):
+                    cell.source = "def mean_squared_error_custom(y_true, y_pred):\n    return 0.0"
+            add_cell(notebook, 'print("MSE: 10.237608699909138")')
+        nbformat.write(notebook, typed / name)
+    gradebook = classroom.parent / "hostile.csv"
+    run = subprocess.run([sys.executable, "-m", "grader", str(classroom), "--gradebook", str(gradebook),
+                          "--grade-timeout", "20", "--grade-cell-timeout", "3"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    with open(gradebook, newline="", encoding="utf-8") as handle:
+        return run, {row["student"]: row for row in csv.DictReader(handle)}
+
+
+@pytest.mark.parametrize("cheat", CHEATS)
+def test_a_cheat_earns_what_the_blank_edition_earns(hostile_run, cheat):
+    run, book = hostile_run
+    assert [book[cheat][q] for q in QUESTION_IDS] == ["0"] * 8, run.stdout[-4000:]
+
+
+def test_a_typed_in_mse_behind_a_function_that_returns_zero_loses_that_point_only(hostile_run):
+    run, book = hostile_run
+    row = book["types the MSE in"]
+    assert [row[q] for q in QUESTION_IDS] == ["1"] * 7 + ["0"], run.stdout[-4000:]
+    assert "mean_squared_error_custom(" in run.stdout and "does not come from working code" in run.stdout
+
+
+def test_the_correct_student_in_the_same_run_keeps_every_point(hostile_run):
+    run, book = hostile_run
+    assert book["correct"]["total"] == "8", run.stdout[-4000:]
+
+
+def test_the_blank_edition_source_shows_no_answer_to_forge_from():
+    """What a forger would need, the hidden inputs, is in no file a student has."""
+    text = "\n".join(path.read_text() for path in (ROOT / "exercises").glob("*.ipynb"))
+    assert "HIDDEN" not in text and "20261126" not in text
