@@ -4,7 +4,7 @@
 
 1. Builds a synthetic class in a temporary folder: N students, each a copy of one of the
    fixture students of tests/fixtures/submissions (correct, scalar, hard-coded, broken...).
-2. Grades the whole class the way an instructor does: `pytest --submissions CLASS` (all
+2. Grades the whole class the way an instructor does: `python -m grader CLASS` (all
    notebooks, all checks, the gradebook), and times it end to end.
 3. In the same run, executes a sample of the same notebooks the classic way: each in a fresh
    Jupyter kernel with nbclient (as nbval and nbgrader do), followed by the same checks in
@@ -34,13 +34,14 @@ LIMIT_CASES = {"infinite loops", "memory hog", "exception and output flood", "ha
 PARTIAL_CASES = {"missing notebooks"}  # hands in 2 of 5: left out so that the class has 5 per student
 
 CHECKS_CELL = """\
-from grader.questions import QUESTIONS
-for question, (notebook, check) in QUESTIONS.items():
-    if notebook == {notebook!r}:
-        try:
-            check(globals(), {printed!r})
-        except Exception:
-            pass
+import signal
+from grader import questions, shown, worker
+signal.signal(signal.SIGALRM, worker.interrupt)
+_versions = {{name: [(name, globals()[name])] for name in ("Neuron", "OurNeuralNetwork", "log_loss_custom")
+             if name in globals()}}
+for _spec in questions.probes(0, "benchmark").values():
+    worker.run_probe(_spec, globals(), _versions, 10)
+shown.numbers([{{"text": {printed!r}, "check": False, "where": "cell"}}])
 """
 
 
@@ -54,11 +55,11 @@ def build_class(folder, students):
 
 def grade_with_grader(folder):
     started = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--submissions",
-                          str(folder), "--gradebook", str(folder / "grades.csv")],
+    gradebook = folder.parent / "grades.csv"
+    run = subprocess.run([sys.executable, "-m", "grader", str(folder), "-q", "--gradebook", str(gradebook)],
                          cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    if not (folder / "grades.csv").exists():
+    if not gradebook.exists():
         sys.exit(f"the grader failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     return seconds
 
@@ -91,13 +92,14 @@ def main():
     os.environ["PYTHONPATH"] = f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     os.environ["COURSE_DATA_DIR"] = str(ROOT / "data")
     with tempfile.TemporaryDirectory() as temporary:
-        folder = Path(temporary)
+        folder = Path(temporary) / "class"
+        folder.mkdir()
         notebooks = build_class(folder, options.students)
         print(f"class: {options.students} students, {len(notebooks)} notebooks")
 
         grader_seconds = grade_with_grader(folder)
         grader_rate = grader_seconds / len(notebooks)
-        print(f"grader (pytest --submissions): {grader_seconds:.1f} s for {len(notebooks)} notebooks, "
+        print(f"grader (python -m grader): {grader_seconds:.1f} s for {len(notebooks)} notebooks, "
               f"{1000 * grader_rate:.0f} ms per notebook")
 
         step = max(1, len(notebooks) // options.sample)
