@@ -5,6 +5,10 @@ line, `raise NotImplementedError("<hint>")`, at the region's indentation. The hi
 to compute (the function and its docstring, or the names the region assigns) and about how
 many lines it takes. Prose, formulas, figures, data loading and check cells stay; no output
 is kept, so nothing computed by the solution shows. Run it with `make exercises`.
+
+A region between `### BEGIN PASTE` and `### END PASTE` holds code the student wrote in an
+earlier notebook and pastes again (its first line, above the region, says what to paste): in
+the edition it is removed, so the cell keeps only that line.
 """
 import ast
 import copy
@@ -15,34 +19,49 @@ import nbformat
 from grader.questions import NOTEBOOKS
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_PASTE, END_PASTE = "### BEGIN PASTE", "### END PASTE"
 BANNER_ID = "student-edition"
 BANNER = """\
 > **Student edition.** Wherever a cell says `raise NotImplementedError(...)`, replace that line
-> with your own code: the message says what to compute and about how many lines it takes. Run
-> the cells from the top; the check cell after each exercise tells you whether your answer is
-> right. When you are done, compare with the solution, `../{name}`."""
+> with your own code: the message says what to compute and about how many lines it takes. A
+> cell that starts with `# Paste your ...` wants your own code from an earlier exercise: copy
+> those cells from your notebook and paste them there. Run the cells from the top; the check
+> cell after each exercise tells you whether your answer is right. When you are done, compare
+> with the solution, `../{name}`."""
 
 
 class MarkerError(ValueError):
     """The solution markers of a cell do not pair up."""
 
 
-def solution_regions(source, where):
-    """[(begin line, end line)] of the cell's solution regions (indices of the marker lines)."""
+def solution_regions(source, where, begin_marker=BEGIN, end_marker=END):
+    """[(begin line, end line)] of the cell's solution (or paste) regions (indices of the marker lines)."""
+    kind = "solution" if begin_marker == BEGIN else "paste"
     regions, begin = [], None
     for number, line in enumerate(source.splitlines()):
         marker = line.strip()
-        if marker == BEGIN:
+        if marker == begin_marker:
             if begin is not None:
-                raise MarkerError(f"{where}: line {number + 1}: {BEGIN} inside another solution region")
+                raise MarkerError(f"{where}: line {number + 1}: {begin_marker} inside another {kind} region")
             begin = number
-        elif marker == END:
+        elif marker == end_marker:
             if begin is None:
-                raise MarkerError(f"{where}: line {number + 1}: {END} without a {BEGIN} before it")
+                raise MarkerError(f"{where}: line {number + 1}: {end_marker} without a {begin_marker} before it")
             regions.append((begin, number))
             begin = None
     if begin is not None:
-        raise MarkerError(f"{where}: line {begin + 1}: {BEGIN} without an {END} after it")
+        raise MarkerError(f"{where}: line {begin + 1}: {begin_marker} without an {end_marker} after it")
+    return regions
+
+
+def paste_regions(source, where):
+    """[(begin line, end line)] of the cell's paste regions; a paste region holds no solution region."""
+    regions = solution_regions(source, where, BEGIN_PASTE, END_PASTE)
+    lines = source.splitlines()
+    for begin, end in regions:
+        for number in range(begin, end):
+            if lines[number].strip() in (BEGIN, END):
+                raise MarkerError(f"{where}: line {number + 1}: a solution marker inside a paste region")
     return regions
 
 
@@ -82,7 +101,11 @@ def hint(source, begin, end):
 
 
 def student_source(source, where):
-    """The cell's source with each solution region replaced by a NotImplementedError stub."""
+    """The cell's source with each solution region replaced by a NotImplementedError stub, and
+    each paste region removed (the student pastes their own code there)."""
+    for begin, end in reversed(paste_regions(source, where)):
+        lines = source.splitlines()
+        source = "\n".join(lines[:begin] + lines[end + 1:])
     lines = source.splitlines()
     regions = solution_regions(source, where)
     for begin, end in reversed(regions):  # from the bottom, so that earlier indices stay valid

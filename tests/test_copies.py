@@ -1,47 +1,83 @@
-"""Each notebook stands alone, so shared code is repeated; these tests keep the copies equal."""
+"""Each notebook stands alone, so code is repeated; these tests keep the copies equal.
+
+Two kinds of copies: given helpers (the check cells' helpers, the data helpers, the input check
+of log loss) are repeated as they are; a piece the student wrote in an earlier notebook is
+pasted again (a `### BEGIN PASTE` region), and the solution's paste equals the earlier solution.
+"""
 import ast
+
 import numpy as np
 import pytest
 
 from conftest import NOTEBOOKS, ROOT, code_cells
-
-# Exercise 5's Neuron adds the regression flag on purpose; it is compared by behaviour below.
-DIFFERS_ON_PURPOSE = {("Neuron", "ex05")}
+from student_edition import BEGIN, BEGIN_PASTE, END, END_PASTE
 
 
-def definitions(exercise):
-    """{name: source} of the functions and classes a notebook defines at top level."""
+def without_solution_markers(source):
+    return "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
+
+
+def definitions(exercise, pasted):
+    """{name: source} of the top-level functions and classes of a notebook, inside paste regions
+    (pasted=True) or outside them (pasted=False), solution markers left out."""
     found = {}
     for source in code_cells(ROOT / NOTEBOOKS[exercise]):
+        is_paste = BEGIN_PASTE in source
+        if is_paste != pasted:
+            continue
+        if is_paste:
+            source = source.split(BEGIN_PASTE, 1)[1].split(END_PASTE, 1)[0]
+        source = without_solution_markers(source)
         for node in ast.parse(source).body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                found[node.name] = ast.get_source_segment(source, node)
+                found.setdefault(node.name, ast.get_source_segment(source, node))
     return found
 
 
-def shared_definitions():
+def given_copies():
     by_name = {}
     for exercise in NOTEBOOKS:
-        for name, source in definitions(exercise).items():
-            if (name, exercise) not in DIFFERS_ON_PURPOSE:
-                by_name.setdefault(name, {})[exercise] = source
+        for name, source in definitions(exercise, pasted=False).items():
+            by_name.setdefault(name, {})[exercise] = source
     return {name: copies for name, copies in by_name.items() if len(copies) > 1}
 
 
-def test_the_expected_pieces_are_shared():
-    shared = shared_definitions()
-    assert set(shared["Neuron"]) == {"ex01", "ex02", "ex04"}
-    assert set(shared["sigmoid"]) == {"ex01", "ex02", "ex04", "ex05"}
-    assert set(shared["OurNeuralNetwork"]) == {"ex02", "ex04", "ex05"}
-    assert set(shared["log_loss_custom"]) == {"ex03", "ex04"}
-    assert set(shared["check"]) == set(NOTEBOOKS)
+def test_the_expected_pieces_are_pasted():
+    expected = {"ex01": set(), "ex02": {"sigmoid", "Neuron"}, "ex03": set(),
+                "ex04": {"sigmoid", "Neuron", "OurNeuralNetwork", "log_loss_custom"},
+                "ex05": {"sigmoid", "Neuron", "OurNeuralNetwork"}}
+    assert {exercise: set(definitions(exercise, pasted=True)) for exercise in expected} == expected
 
 
-@pytest.mark.parametrize("name, copies", sorted(shared_definitions().items()))
-def test_copies_are_identical(name, copies):
+def test_the_expected_helpers_are_given_in_each_notebook():
+    given = given_copies()
+    for helper in ("check", "raised_where", "CheckFailed"):
+        assert set(given[helper]) == set(NOTEBOOKS), helper
+    assert set(given["data_file"]) == set(given["read_table"]) == {"ex04", "ex05"}
+    assert set(given["validated_labels_and_probabilities"]) == {"ex03", "ex04"}
+
+
+@pytest.mark.parametrize("name, copies", sorted(given_copies().items()))
+def test_given_copies_are_identical(name, copies):
+    if name == "Neuron":  # exercise 5's Neuron(Neuron) is new work, built on the pasted one
+        return
     (first, source), *others = copies.items()
     for exercise, other in others:
         assert other == source, f"{name} in {exercise} differs from its copy in {first}"
+
+
+@pytest.mark.parametrize("exercise", [exercise for exercise in NOTEBOOKS if exercise != "ex01"])
+def test_pasted_code_is_the_earlier_solution(exercise):
+    earlier = {}
+    for before in NOTEBOOKS:
+        if before == exercise:
+            break
+        for name, source in definitions(before, pasted=False).items():
+            earlier.setdefault(name, (before, source))
+    for name, source in definitions(exercise, pasted=True).items():
+        assert name in earlier, f"{exercise} pastes {name}, which no earlier notebook asks for"
+        before, original = earlier[name]
+        assert source == original, f"{name} pasted in {exercise} differs from the solution of {before}"
 
 
 def test_ex05_neuron_without_regression_is_the_ex01_neuron(notebook):

@@ -190,11 +190,11 @@ def test_ex5_regression_flag(notebook):
 
 def test_ex5_outputs_and_mse(notebook):
     ns = notebook("ex05")
-    for name, m, c in zip(S.STUDENTS, S.MATH, S.CHEMISTRY):
+    for output, name, m, c in zip(ns["outputs"], S.STUDENTS, S.MATH, S.CHEMISTRY):
         expected = reference.network((0.05, 0.001, 0), (0.002, 0.003, 0), (2, 7, 10, True), m, c)
-        assert math.isclose(ns["per_student"][name], S.EX5_Q2[name], rel_tol=S.REL), name
-        assert math.isclose(ns["per_student"][name], expected, rel_tol=S.REL), name
-    np.testing.assert_allclose(ns["outputs"], list(S.EX5_Q2.values()), rtol=S.REL, atol=0)
+        assert math.isclose(output, S.EX5_Q2[name], rel_tol=S.REL), name
+        assert math.isclose(output, expected, rel_tol=S.REL), name
+    assert list(ns["names"]) == list(S.STUDENTS) and ns["outputs"].shape == (4,)
     assert math.isclose(ns["mse"], S.EX5_Q3, rel_tol=S.REL)
     assert math.isclose(mean_squared_error(S.PHYSICS, list(S.EX5_Q2.values())), S.EX5_Q3, rel_tol=S.REL)
 

@@ -67,7 +67,6 @@ def printed(text, label):
     ("ex01", "Neuron(0, 1, 4).feedforward(2, 3)", S.EX1),
     ("ex02", "network.feedforward(2, 3)", S.EX2),
     ("ex03", "log_loss_custom", S.EX3),
-    ("ex03", "sklearn.metrics.log_loss", S.EX3),
     *[("ex04", name, value) for name, value in S.EX4_Q1.items()],
     ("ex04", "Log loss", S.EX4_Q2),
     *[("ex05", name, value) for name, value in S.EX5_Q2.items()],
@@ -79,3 +78,19 @@ def test_graded_numbers_are_printed(exercise, label, expected):
 
 def test_ex5_q1_is_printed():
     assert re.search(r"^Neuron\(0, 1, 4, True\)\.feedforward\(2, 3\) = 7(\.0)?$", stored_text("ex05"), re.MULTILINE)
+
+
+def test_cross_checks_print_whether_they_agree_not_the_value():
+    """A given cell prints no graded number computed by scikit-learn, only whether it agrees."""
+    assert re.search(r"^log_loss_custom agrees with sklearn\.metrics\.log_loss .*: True$", stored_text("ex03"), re.MULTILINE)
+    assert re.search(r"^agrees with sklearn\.metrics\.mean_squared_error .*: True$", stored_text("ex05"), re.MULTILINE)
+    assert "sklearn.metrics.log_loss:" not in stored_text("ex03")
+    assert "sklearn.metrics.mean_squared_error:" not in stored_text("ex05")
+
+
+def test_ex5_sigmoid_output_is_shown_below_1():
+    text = stored_text("ex05")
+    stuck = re.search(r"^with a sigmoid output neuron: \[(.*)\]$", text, re.MULTILINE).group(1).split()
+    assert len(stuck) == 4 and all(0.999 < float(value) < 1 for value in stuck), stuck
+    gaps = re.search(r"^their distance to 1: \[(.*)\]$", text, re.MULTILINE).group(1).split()
+    assert len(gaps) == 4 and all(0 < float(gap) < 1e-5 for gap in gaps), gaps

@@ -1,23 +1,32 @@
-"""The student edition (exercises/): in sync, no solution in it, useful check cells, 0/8 then 8/8."""
+"""The student edition (exercises/): in sync, no solution in it, no busywork, useful check cells,
+no given cell printing a graded number, 0/8 then 8/8."""
 import contextlib
 import csv
 import io
+import math
 import os
+import re
 import subprocess
 import sys
+import warnings
 
 import nbformat
+import numpy as np
 import pytest
 
 from conftest import NOTEBOOKS, ROOT, code_cells
-from student_edition import BEGIN, END, MarkerError, student_notebook, student_source, write_edition
+import statement as S
+from student_edition import (BEGIN, BEGIN_PASTE, END, END_PASTE, MarkerError, hint, solution_regions,
+                             student_notebook, student_source, write_edition)
 
 EXERCISES = ROOT / "exercises"
 STUB = "raise NotImplementedError("
+PASTE_LABEL = re.compile(r"^# Paste your (`\w+`(, | and )?)+ from exercise [1-5] into this cell, then run it\.$")
 
 
 def solution_lines(source):
-    """The code lines inside the solution regions of a cell."""
+    """The code lines inside the solution regions of a cell (code pasted again in a later notebook
+    is an earlier notebook's solution, so checking every notebook's solution lines covers it)."""
     inside, lines = False, []
     for line in source.splitlines():
         if line.strip() in (BEGIN, END):
@@ -41,9 +50,10 @@ def test_the_edition_reveals_no_solution(name):
     assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
     edition_text = "\n".join(cell.source for cell in code)
     assert BEGIN not in edition_text and END not in edition_text
-    for source in code_cells(ROOT / name):
-        for line in solution_lines(source):
-            assert line not in edition_text, f"solution line shows in exercises/{name}: {line}"
+    for other in NOTEBOOKS.values():
+        for source in code_cells(ROOT / other):
+            for line in solution_lines(source):
+                assert line not in edition_text, f"a solution line of {other} shows in exercises/{name}: {line}"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS.values())
@@ -57,12 +67,50 @@ def test_each_region_becomes_one_stub_with_its_indentation(name):
         assert "(about " in stub and ("line)" in stub or "lines)" in stub)
 
 
+@pytest.mark.parametrize("name", NOTEBOOKS.values())
+def test_paste_cells_are_labelled_and_empty(name):
+    number = list(NOTEBOOKS.values()).index(name) + 1
+    edition = {cell.id: cell.source for cell in nbformat.read(EXERCISES / name, as_version=4).cells}
+    for cell in nbformat.read(ROOT / name, as_version=4).cells:
+        if BEGIN_PASTE in cell.source:
+            label = edition[cell.id]
+            assert PASTE_LABEL.match(label), f"exercises/{name}: paste cell {label!r}"
+            assert all(int(n) < number for n in re.findall(r"exercise (\d)", label)), label
+
+
+def solution_regions_in_order():
+    """[(notebook, what the stub asks for, {code lines})] of every solution region, notebook by notebook."""
+    found = []
+    for name in NOTEBOOKS.values():
+        for index, source in enumerate(code_cells(ROOT / name)):
+            for begin, end in solution_regions(source, f"{name}, code cell {index + 1}"):
+                code = {line.strip() for line in source.splitlines()[begin + 1:end]
+                        if line.strip() and not line.strip().startswith("#")}
+                what = re.sub(r" \(about \d+ lines?\)$", "", hint(source, begin, end))
+                found.append((name, what, code))
+    return found
+
+
+def test_no_stub_re_asks_a_piece_an_earlier_notebook_asked_for():
+    regions = solution_regions_in_order()
+    stubs = {name[:4]: sum(1 for notebook, _, _ in regions if notebook == name) for name in NOTEBOOKS.values()}
+    expected = {"ex01": 3, "ex02": 2, "ex03": 1, "ex04": 2, "ex05": 6}  # 14 stubs, where there were 26
+    assert {exercise: stubs[exercise] for exercise in expected} == expected
+    for position, (name, what, code) in enumerate(regions):
+        for other, earlier_what, earlier_code in regions[:position]:
+            if other == name:
+                continue
+            assert what != earlier_what, f"{name} asks again for {what!r}, already asked in {other}"
+            shared = code & earlier_code
+            assert 2 * len(shared) <= len(code), f"{name}'s stub {what!r} re-asks code of {other}: {sorted(shared)}"
+
+
 def test_hints_say_what_to_compute():
     edition = "\n".join(code_cells(EXERCISES / "ex04_forward_propagation.ipynb"))
     assert "raise NotImplementedError('compute per_student[name] (about 1 line)')" in edition
     assert "raise NotImplementedError('compute loss (about 1 line)')" in edition
     assert ("NotImplementedError('Neuron.__init__: keep the two weights and the bias as weights_1, "
-            "weights_2 and bias (about 3 lines)')") in edition
+            "weights_2 and bias (about 3 lines)')") in "\n".join(code_cells(EXERCISES / "ex01_neuron.ipynb"))
 
 
 @pytest.mark.parametrize("source, problem", [
@@ -141,9 +189,9 @@ def complete(edition, solution):
     """The edition with each stub replaced by the solution's code (cells matched by id)."""
     solutions = {cell.id: cell.source for cell in solution.cells}
     for cell in edition.cells:
-        if cell.cell_type == "code" and STUB in cell.source:
+        if cell.cell_type == "code" and (STUB in cell.source or BEGIN_PASTE in solutions.get(cell.id, "")):
             cell.source = "\n".join(line for line in solutions[cell.id].splitlines()
-                                    if line.strip() not in (BEGIN, END))
+                                    if line.strip() not in (BEGIN, END, BEGIN_PASTE, END_PASTE))
     return edition
 
 
@@ -170,3 +218,127 @@ def test_grader_gives_the_completed_edition_8_of_8(tmp_path):
         nbformat.write(complete(edition, nbformat.read(ROOT / name, as_version=4)), folder / name)
     run, rows = grade_total(folder, tmp_path)
     assert [(row["student"], row["total"]) for row in rows] == [("completed", "8")], run.stdout[-3000:]
+
+
+# --- check messages --------------------------------------------------------------------
+
+def test_check_reports_an_error_inside_the_students_code_as_an_error(notebook):
+    check = notebook("ex01")["check"]
+
+    def feedforward():
+        return sigmoidd(7)  # noqa: F821 - the student's typo
+
+    def lookup():
+        return {"Bob": 1}["Eli"]
+
+    with pytest.raises(AssertionError, match=r"^ex1.q1: your code raised NameError: name 'sigmoidd' is not "
+                                             r"defined \(in feedforward, line \d+ of its cell\)$"):
+        check("ex1.q1", 0.5, lambda: feedforward())
+    with pytest.raises(AssertionError, match=r"^q: your code raised KeyError: 'Eli' \(in lookup, line \d+"):
+        check("q", 0.5, lambda: lookup())
+
+
+def test_check_says_not_computed_yet_when_the_checked_name_is_missing(notebook, capsys):
+    check = notebook("ex01")["check"]
+    check("ex1.q1", 0.5, lambda: neuron_never_defined.feedforward(2, 3))  # noqa: F821
+    check("ex4.q1", [0.5], lambda: [{}[name] for name in ["Bob"]])
+    check("your Neuron", 0.5, lambda: Neuronn(0, 1, 4), missing="paste your Neuron from exercise 1 into the cell above")  # noqa: F821
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["ex1.q1: not computed yet (NameError: name 'neuron_never_defined' is not defined) - "
+                     "complete and run the cells above first.",
+                     "ex4.q1: not computed yet (KeyError: 'Bob') - complete and run the cells above first.",
+                     "your Neuron: not computed yet (NameError: name 'Neuronn' is not defined) - "
+                     "paste your Neuron from exercise 1 into the cell above."]
+
+
+def test_a_failed_check_shows_one_line_without_a_traceback(notebook):
+    check = notebook("ex01")["check"]
+    with pytest.raises(AssertionError) as failed:
+        check("ex1.q1", 0.9990889488055994, lambda: 0.5)
+    assert failed.value._render_traceback_() == [
+        "\x1b[0;31mCheckFailed\x1b[0m: ex1.q1: expected 0.9990889488055994, got 0.5"]
+
+
+def test_a_check_fails_on_a_warning(notebook):
+    check = notebook("ex01")["check"]
+    naive = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731 - overflows for z = -1e4
+    inputs = np.array([0.0, -1e4])
+    with pytest.raises(AssertionError, match=r"^sigmoid: your code gave a warning \(RuntimeWarning: overflow"):
+        check("sigmoid", [0.5, 0.0], lambda: naive(inputs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.allclose(naive(inputs), [0.5, 0.0])  # the values alone would pass
+
+
+@pytest.mark.parametrize("exercise, phrase", [("ex01", "same as one pair at a time"),
+                                              ("ex04", "same as one student at a time")])
+def test_same_as_one_at_a_time_is_false_for_a_broadcast(exercise, phrase):
+    """One value per student of shape (1,) against a column of shape (4,) broadcasts to 4x4."""
+    source = next(source for source in code_cells(ROOT / NOTEBOOKS[exercise]) if phrase in source)
+
+    class Constant:
+        weights_1 = weights_2 = bias = 0
+
+        def feedforward(self, x1, x2):
+            return np.full(np.shape(x1), 0.5) if np.ndim(x1) else np.array([0.5])
+
+    names = np.array(["Bob", "Eli", "Tom", "Ryan"])
+    namespace = {"np": np, "network": Constant(), "neuron": Constant(), "names": names,
+                 "math_grades": np.arange(4.0), "chemistry_grades": np.arange(4.0),
+                 "per_student": {name: np.array([0.5]) for name in names}}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(source, namespace)
+    assert f"{phrase}: False" in printed.getvalue()
+
+
+# --- no given cell prints a graded number it did not get from the student's code ---------
+
+GRADED_NETWORK_NUMBERS = [S.EX1, S.EX2, *S.EX4_Q1.values(), S.EX4_Q2, *S.EX5_Q2.values(), S.EX5_Q3]
+WRONG_SOLUTIONS = {  # a wrong solution: its edits, and the graded numbers it must change
+    "MSE as a sum": ([("np.mean((y_true - y_pred) ** 2)", "np.sum((y_true - y_pred) ** 2)")], [S.EX5_Q3]),
+    "log loss as a sum": ([("float(-np.mean(y_true * np.log(p)", "float(-np.sum(y_true * np.log(p)")],
+                          [S.EX3, S.EX4_Q2]),
+    "a wrong weighted sum": ([("z = self.weights_1 * x1 + self.weights_2 * x2 + self.bias",
+                               "z = self.weights_1 * x1 + self.weights_2 * x2 + self.bias + 0.25")],
+                             GRADED_NETWORK_NUMBERS),
+}
+NUMBER = re.compile(r"[-+]?\d+\.\d+(?:[eE][-+]?\d+)?")
+
+
+def wrong_edition(folder, edits):
+    """The edition completed with the solution code, then with `edits` applied everywhere."""
+    folder.mkdir()
+    applied = 0
+    for name in NOTEBOOKS.values():
+        edition = complete(nbformat.read(EXERCISES / name, as_version=4), nbformat.read(ROOT / name, as_version=4))
+        for cell in edition.cells:
+            for find, replace in edits:
+                applied += cell.source.count(find)
+                cell.source = cell.source.replace(find, replace)
+        nbformat.write(edition, folder / name)
+    assert applied, f"none of {edits} applies"
+    return folder
+
+
+def graded_numbers_printed_by_given_cells(folder, numbers):
+    """[(notebook, printed line)] of the non-check cells whose output holds one of `numbers`."""
+    found = []
+    for name in NOTEBOOKS.values():
+        for source, printed, _ in run_continuing(folder / name):
+            if source.startswith("check("):
+                continue  # the checks' own messages name the expected value; the grader never reads them
+            for line in printed.splitlines():
+                if any(math.isclose(float(token), number, rel_tol=S.REL)
+                       for token in NUMBER.findall(line) for number in numbers):
+                    found.append((name, line))
+    return found
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("wrong", WRONG_SOLUTIONS)
+def test_no_cell_prints_a_right_graded_number_for_a_wrong_solution(tmp_path, monkeypatch, wrong):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(ROOT / "data"))
+    edits, changed = WRONG_SOLUTIONS[wrong]
+    folder = wrong_edition(tmp_path / "wrong", edits)
+    assert graded_numbers_printed_by_given_cells(folder, changed) == []
