@@ -27,8 +27,10 @@ DATA_DIR = ROOT / "data"
 # grader's business), and a flag that makes grader.worker prepare its IPython shell in advance.
 SERVER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                       "GRADER_FORK_SERVER": "1"}
-MAX_RUNS = 2               # a file whose process dies in a cell is run once more without that cell
+MAX_RUNS = 5               # runs of one file at the most, each without the cells that ended the earlier ones
+MAX_STALLS = 1             # of which re-runs after a cell that ignored its time limit
 GRACE = 3.0                # seconds past a cell's limit before its process is killed
+STALLED = "ignored the"
 MAX_REPORT_BYTES = 64 * 2**20
 MAX_COPY_BYTES = 200 * 2**20
 MAX_JSON_DEPTH = 200
@@ -267,7 +269,7 @@ def death(exitcode, memory_limited):
         return f"was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" and memory_limited else "")
     if exitcode == 0:
         return "ended before reporting (exit(0) or os._exit(0) in the student's code)"
-    return f"exited with code {exitcode} (os._exit, exit() in a subprocess, or a crash)"
+    return f"exited with code {exitcode} (os._exit() or a crash)"
 
 
 class Sandbox:
@@ -291,8 +293,8 @@ class Sandbox:
         for problem in problems:
             run.note(problem)
         skip_cells, probes_left, cells = set(), dict(probes), None
-        found = {}
-        for attempt in range(MAX_RUNS + 1):
+        found, stalls = {}, 0
+        for attempt in range(MAX_RUNS):
             if self.closed:
                 run.failure = "grading was stopped"
                 return run
@@ -300,13 +302,15 @@ class Sandbox:
                    "limits": self.limits.for_worker(), "data_dir": str(DATA_DIR),
                    "argv0": "ipykernel_launcher.py"}
             report, ending = self.run_once(folder, relative, job, run)
+            stalled = ending is not None and ending.startswith(STALLED)
             found.update(report.probes)
             if report.cells is not None and cells is None:
                 cells = report.cells
             if report.done:
                 break
             last = report.last
-            if last[0] == "cell" and cells is None and len(skip_cells) < MAX_RUNS - 1:
+            if last[0] == "cell" and cells is None and attempt + 1 < MAX_RUNS and stalls + stalled <= MAX_STALLS:
+                stalls += stalled
                 where = f"code cell {last[1] + 1}" if kind == "notebook" else "the script"
                 skip_cells.add(last[1])
                 run.note(f"{where}: the process {ending}; run again without that cell")
@@ -325,6 +329,9 @@ class Sandbox:
             run.note(run.failure)
             break
         if cells is not None:
+            for cell in cells:  # what went wrong in the student's cells (a failing check cell is no news)
+                if cell["problem"] and not cell["check"]:
+                    run.note(f"{cell['where']} {cell['problem']}")
             for key in probes:
                 found.setdefault(key, {"error": "not run: the file's process ended before it"})
             run.report = {"cells": cells, "probes": found}
@@ -369,8 +376,7 @@ class Sandbox:
                     ending = f"was stopped after {self.limits.timeout:g} s, the limit for one run (--grade-timeout)"
                     break
                 if now >= step_deadline:
-                    ending = (f"ignored the {self.limits.cell_timeout:g} s limit (--grade-cell-timeout) "
-                              "and was stopped")
+                    ending = f"{STALLED} {self.limits.cell_timeout:g} s limit (--grade-cell-timeout) and was stopped"
                     break
                 ready, _, _ = select.select([fd], [], [], min(deadline, step_deadline, now + 1.0) - now)
                 if not ready:

@@ -79,5 +79,6 @@ def find(all_shown, expected, label):
             rounded = shown
     if rounded is not None:
         return "rounded", rounded
-    under_label = [shown for shown in all_shown if labelled(shown, label) and ("." in shown.text or "e" in shown.text.lower())]
+    under_label = [shown for shown in all_shown if labelled(shown, label) and "." in shown.text
+                   and significant_digits(shown.text) >= 3]  # not a grade, an index or a tolerance
     return None, (under_label[-1] if under_label else None)

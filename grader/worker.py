@@ -168,10 +168,13 @@ def make_neuron(Neuron, args):
     """Neuron(*args); a 4th argument (the regression flag) may also be given by keyword."""
     try:
         return Neuron(*args)
-    except TypeError:
+    except TypeError as error:
         if len(args) != 4:
             raise
-        return Neuron(*args[:3], regression=args[3])
+        try:
+            return Neuron(*args[:3], regression=args[3])
+        except TypeError:
+            raise error from None
 
 
 def probe_construct(spec, versions, seconds):
