@@ -21,6 +21,7 @@ def main(argv=None):
         return 0 if argv else 2
     submissions, rest = argv[0], argv[1:]
     return int(pytest.main([f"--rootdir={ROOT}", "-c", str(ROOT / "pytest.ini"), "-p", "no:cacheprovider",
+                            "-W", "ignore::pytest.PytestAssertRewriteWarning",  # grader is imported already
                             f"--submissions={submissions}", *rest, str(ROOT / "tests" / "test_questions.py")]))
 
 

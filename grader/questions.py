@@ -267,6 +267,10 @@ def must_show(evidence, what, expected, label):
         return ""
     if how == "rounded":
         return f"{what} accepted as rounded ({seen.text} in {seen.where})"
+    if how == "too rounded":
+        raise Lost(f"{what}: shown as {seen.text} ({seen.where}), rounded to {shown.significant_digits(seen.text)} "
+                   f"significant digits; show at least {shown.MIN_SIGNIFICANT} (expected {expected!r})",
+                   "wrong value", expected, seen.value)
     if seen is not None:
         raise Lost(f"{what}: expected {expected!r}, shown {seen.text} ({seen.where}: '{shown_line(seen)}')",
                    "wrong value", expected, seen.value)

@@ -68,17 +68,27 @@ def labelled(shown, label):
     return re.search(label, shown.line, flags=re.IGNORECASE) is not None
 
 
+def too_rounded(shown, expected):
+    """Equal to the expected value rounded like it, but with too few digits to tell."""
+    return "." in shown.text and abs(shown.value - expected) <= 0.5 * 10.0 ** -decimals(shown.text) * (1 + 1e-9)
+
+
 def find(all_shown, expected, label):
-    """(how, the Shown that matches) or (None, the last labelled Shown or None)."""
-    rounded = None
+    """(how, the Shown that matches) or (None, the last labelled Shown or None);
+    how is "exact", "rounded", or "too rounded" for a value right but with too few digits."""
+    rounded = coarse = None
     for shown in all_shown:
         how = matches(shown, expected)
         if how == "exact":
             return "exact", shown
         if how == "rounded" and rounded is None:
             rounded = shown
+        if how is None and coarse is None and labelled(shown, label) and too_rounded(shown, expected):
+            coarse = shown
     if rounded is not None:
         return "rounded", rounded
+    if coarse is not None:
+        return "too rounded", coarse
     under_label = [shown for shown in all_shown if labelled(shown, label) and "." in shown.text
                    and significant_digits(shown.text) >= 3]  # not a grade, an index or a tolerance
     return None, (under_label[-1] if under_label else None)
