@@ -28,6 +28,7 @@ import errno
 import os
 import resource
 import select
+import shutil
 import signal
 import struct
 import tempfile
@@ -170,7 +171,7 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
         notes.missing.append(f"{refused}: /proc still lists outside processes (they cannot be signalled)")
     worker = os.fork()
     if worker:
-        _reap_until(worker, status_w, lifeline_r)
+        _reap_until(worker, status_w)
     os.close(status_w)
     os.close(lifeline_r)
     os.environ["TMPDIR"] = "/tmp"
@@ -259,36 +260,42 @@ def _close_all_but(keep):
 
 
 def _wait_and_exit(reaper, status_r, keep, cgroup):
-    """The waiter: outside the namespaces, it ends as the notebook's process ended."""
-    _close_all_but(keep)
-    _, reaper_status = os.waitpid(reaper, 0)
-    data = os.read(status_r, 4) if select.select([status_r], [], [], 0)[0] else b""
-    status = struct.unpack("i", data)[0] if len(data) == 4 else reaper_status
-    if cgroup:
-        _leave_cgroup(cgroup)
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
-        signal.signal(number, signal.SIG_DFL)
-        os.kill(os.getpid(), number)
-        os._exit(128 + number)
-    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+    """The waiter: outside the namespaces, it ends as the notebook's process ended. Never returns."""
+    code = 1
+    try:
+        _close_all_but(keep)
+        _, reaper_status = os.waitpid(reaper, 0)
+        data = os.read(status_r, 4) if select.select([status_r], [], [], 0)[0] else b""
+        status = struct.unpack("i", data)[0] if len(data) == 4 else reaper_status
+        if cgroup:
+            _leave_cgroup(cgroup)
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            code = 128 + number
+            if number not in (signal.SIGKILL, signal.SIGSTOP):  # these two cannot be caught anyway
+                signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
+            os.kill(os.getpid(), number)
+        elif os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+    finally:
+        os._exit(code)
 
 
-def _reap_until(worker, status_w, lifeline_r):
-    """PID 1: reap orphans until the notebook's process ends; its end ends the namespace."""
-    _close_all_but((status_w,))
-    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                   signal.SIGUSR2, signal.SIGALRM, signal.SIGPIPE):
-        signal.signal(number, signal.SIG_IGN)  # nothing inside may stop PID 1 early
-    while True:
-        try:
+def _reap_until(worker, status_w):
+    """PID 1: reap orphans until the notebook's process ends; its end ends the namespace. Never returns."""
+    try:
+        _close_all_but((status_w,))
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                       signal.SIGUSR2, signal.SIGALRM, signal.SIGPIPE):
+            signal.signal(number, signal.SIG_IGN)  # nothing inside may stop PID 1 early
+        while True:
             pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            os._exit(1)
-        if pid == worker:
-            os.write(status_w, struct.pack("i", status))
-            os._exit(0)
+            if pid == worker:
+                os.write(status_w, struct.pack("i", status))
+                break
+    finally:
+        os._exit(0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,8 +506,6 @@ def probe():
         data += chunk
     os.close(reader)
     os.waitpid(pid, 0)
-    for name in os.listdir(folder):
-        os.rmdir(os.path.join(folder, name)) if os.path.isdir(os.path.join(folder, name)) else os.remove(os.path.join(folder, name))
-    os.rmdir(folder)
+    shutil.rmtree(folder, ignore_errors=True)
     report = json.loads(data) if data else {"applied": [], "missing": ["the probe died before reporting"]}
     return Notes(report["applied"], report["missing"])
