@@ -5,8 +5,8 @@ fork server), before any student code runs. It returns in a process from which t
 
 * writes succeed only under `workdir` and in a private /tmp (TMPDIR=/tmp) and /dev/shm; every
   other path is read-only (EROFS), reads work as before;
-* it is PID 2 of a new PID namespace whose PID 1 is a small reaper; /proc shows only that
-  namespace; when the notebook's process ends, everything it started is killed with it;
+* it is PID 2 of a new PID namespace (PID 1 is `sh -c "read _"`, which only waits); /proc shows
+  only that namespace; when the notebook's process ends, everything it started is killed with it;
 * it has a network namespace of its own: only a loopback interface, which is down;
 * it has no capabilities, cannot gain any (no_new_privs), and has RLIMIT_CPU and a
   process budget (a pids cgroup where writable, else RLIMIT_NPROC, which a user namespace makes
@@ -46,6 +46,7 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 SYS_CAPSET, SYS_MOUNT_SETATTR = 126, 442  # x86_64 and aarch64 differ for capset: see _syscall_numbers
 SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (same on every arch)
 CAPABILITY_VERSION_3 = 0x20080522
+INIT = ["/bin/sh", "-c", "read _"]  # PID 1: blocks until its stdin, the lifeline, closes
 CGROUP_FOLDER = "grader-contain"  # pids cgroups are made in here, one per notebook
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -125,12 +126,14 @@ _FALLBACK_SAYS = ("what the notebook starts can outlive it, /proc shows every pr
 
 
 # ---------------------------------------------------------------------------------------------
-# With namespaces: waiter (outside) -> reaper (PID 1) -> notebook's process (PID 2)
+# With namespaces: the waiter (outside) starts PID 1 (a shell) and the notebook's process (PID 2)
 
 def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         raise Refused(f"the process has {threads} threads; unshare needs exactly one")
+    if not os.access(INIT[0], os.X_OK):
+        raise Refused(f"no {INIT[0]} to be the namespace's PID 1")
     cgroup = _join_pids_cgroup(max_processes, notes) if max_processes else None
     uid, gid = os.geteuid(), os.getegid()
     try:
@@ -149,31 +152,31 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
         raise Incomplete(f"containment left half done: {refused}") from None
     notes.applied += ["user, mount, pid, network and IPC namespaces", "read-only / except workdir and /tmp"]
 
-    status_r, status_w = os.pipe()
-    lifeline_r, lifeline_w = os.pipe()  # the reaper sees EOF here if the waiter is gone
-    reaper = os.fork()
-    if reaper:
-        keep = (status_r, lifeline_w) + ((cgroup.folder_fd, cgroup.home_procs) if cgroup else ())
-        _wait_and_exit(reaper, status_r, keep, cgroup)
-    os.close(status_r)
+    # PID 1 is a shell that reads a pipe only the waiter can write to: it ends, and with it every
+    # process of the namespace, when the waiter kills it or dies. It is spawned (vfork + exec),
+    # not forked: a fork of the warm server costs far more.
+    lifeline_r, lifeline_w = os.pipe()
+    init = os.posix_spawn(INIT[0], INIT, {}, file_actions=[
+        (os.POSIX_SPAWN_DUP2, lifeline_r, 0),
+        (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0), (os.POSIX_SPAWN_DUP2, 1, 2)])
+    worker = os.fork()
+    if worker:
+        keep = (lifeline_w,) + ((cgroup.folder_fd, cgroup.home_procs) if cgroup else ())
+        _wait_and_exit(worker, init, keep, cgroup)
     os.close(lifeline_w)
     if cgroup:  # opened before the mounts turned read-only: the notebook must not inherit them
         os.close(cgroup.folder_fd)
         os.close(cgroup.home_procs)
     _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
-    if select.select([lifeline_r], [], [], 0)[0]:  # the waiter died before the prctl
+    if select.select([lifeline_r], [], [], 0)[0]:  # EOF: the waiter died before the prctl
         os._exit(1)
+    os.close(lifeline_r)
     try:
         _check(_libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
                "mount a private /proc")
         notes.applied.append("private /proc")
     except Refused as refused:
         notes.missing.append(f"{refused}: /proc still lists outside processes (they cannot be signalled)")
-    worker = os.fork()
-    if worker:
-        _reap_until(worker, status_w)
-    os.close(status_w)
-    os.close(lifeline_r)
     os.environ["TMPDIR"] = "/tmp"
     tempfile.tempdir = None
     try:
@@ -182,7 +185,7 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
         os.chdir(workdir)
     if max_processes and cgroup is None:
         # In a user namespace of its own, RLIMIT_NPROC counts only this notebook's tasks (the
-        # waiter and the reaper included, hence + 2); the kernel exempts real root from it.
+        # waiter and PID 1 included, hence + 2); the kernel exempts real root from it.
         resource.setrlimit(resource.RLIMIT_NPROC, (max_processes + 2, max_processes + 2))
         if uid == 0:
             notes.missing.append("process budget: no writable pids cgroup, and RLIMIT_NPROC "
@@ -259,14 +262,14 @@ def _close_all_but(keep):
     os.closerange(low, 1 << 20)
 
 
-def _wait_and_exit(reaper, status_r, keep, cgroup):
+def _wait_and_exit(worker, init, keep, cgroup):
     """The waiter: outside the namespaces, it ends as the notebook's process ended. Never returns."""
     code = 1
     try:
         _close_all_but(keep)
-        _, reaper_status = os.waitpid(reaper, 0)
-        data = os.read(status_r, 4) if select.select([status_r], [], [], 0)[0] else b""
-        status = struct.unpack("i", data)[0] if len(data) == 4 else reaper_status
+        _, status = os.waitpid(worker, 0)
+        os.kill(init, signal.SIGKILL)  # PID 1 gone, the kernel kills whatever else is left inside
+        os.waitpid(init, 0)
         if cgroup:
             _leave_cgroup(cgroup)
         if os.WIFSIGNALED(status):
@@ -280,22 +283,6 @@ def _wait_and_exit(reaper, status_r, keep, cgroup):
             code = os.WEXITSTATUS(status)
     finally:
         os._exit(code)
-
-
-def _reap_until(worker, status_w):
-    """PID 1: reap orphans until the notebook's process ends; its end ends the namespace. Never returns."""
-    try:
-        _close_all_but((status_w,))
-        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                       signal.SIGUSR2, signal.SIGALRM, signal.SIGPIPE):
-            signal.signal(number, signal.SIG_IGN)  # nothing inside may stop PID 1 early
-        while True:
-            pid, status = os.waitpid(-1, 0)
-            if pid == worker:
-                os.write(status_w, struct.pack("i", status))
-                break
-    finally:
-        os._exit(0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +317,7 @@ def _join_pids_cgroup(max_processes, notes):
             continue
         mine = os.path.join(folder, name)
         try:
-            _put(os.path.join(mine, "pids.max"), max_processes + 2)  # + the waiter and the reaper
+            _put(os.path.join(mine, "pids.max"), max_processes + 2)  # + the waiter and PID 1
             home_procs = os.open(os.path.join(base, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
             _put(os.path.join(mine, "cgroup.procs"), os.getpid())
         except OSError:
@@ -481,6 +468,39 @@ def _drop_privileges(notes):
     _check(_libc.syscall(_syscall_numbers()[0], header, data), "capset (drop all)")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     notes.applied.append("no capabilities, no_new_privs")
+    try:
+        _deny_ptrace()
+        notes.applied.append("no ptrace (seccomp)")
+    except Refused as refused:
+        notes.missing.append(f"{refused}: the notebook may ptrace processes of its own user it can see")
+
+
+# seccomp: ptrace, process_vm_readv and process_vm_writev fail with EPERM; other architectures'
+# system calls (x32, i386) fail altogether. Same user ID inside the namespace as PID 1 and as
+# (without namespaces) other notebooks: ptrace would let a notebook take those over.
+SECCOMP_ARCHES = {"x86_64": (0xC000003E, (101, 310, 311)), "aarch64": (0xC00000B7, (117, 270, 271))}
+
+
+def _deny_ptrace():
+    machine = os.uname().machine
+    if machine not in SECCOMP_ARCHES:
+        raise Refused(f"seccomp filter: no system call numbers for {machine}")
+    arch, calls = SECCOMP_ARCHES[machine]
+    load, jump_if_equal, jump_if_at_least, ret = 0x20, 0x15, 0x35, 0x06
+    allow, deny_eperm, deny_enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+    program = [(load, 0, 0, 4),                       # the architecture
+               (jump_if_equal, 1, 0, arch),
+               (ret, 0, 0, deny_enosys),
+               (load, 0, 0, 0),                       # the system call number
+               (jump_if_at_least, 0, 1, 0x40000000),  # x32 numbers
+               (ret, 0, 0, deny_enosys)]
+    for call in calls:
+        program += [(jump_if_equal, 0, 1, call), (ret, 0, 0, deny_eperm)]
+    program.append((ret, 0, 0, allow))
+    code = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+    buffer = ctypes.create_string_buffer(code)
+    fprog = struct.pack("HxxxxxxP", len(program), ctypes.addressof(buffer))
+    _check(_libc.prctl(22, 2, fprog, 0, 0), "seccomp filter")  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
 
 def probe():

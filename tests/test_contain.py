@@ -211,7 +211,7 @@ def test_writes_only_in_workdir_and_private_tmp(workdir, outside, uid):
 
 
 def test_outside_processes_are_invisible_and_cannot_be_signalled(workdir, uid):
-    victim = subprocess.Popen(["sleep", "60"], user=uid)  # another notebook's process, same user
+    victim = subprocess.Popen(["sleep", "60"], user=uid, group=uid)  # another notebook's process, same user
     try:
         def hostile(send):
             pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
@@ -226,6 +226,22 @@ def test_outside_processes_are_invisible_and_cannot_be_signalled(workdir, uid):
         assert result["kill"] in ("ESRCH", "EPERM")
         assert victim.pid not in result["pids"] and os.getpid() not in result["pids"]
         assert len(result["pids"]) <= 3, result["pids"]  # the reaper, itself, `ls`-like helpers at most
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_no_ptrace_of_pid_1_or_anything_else(workdir, uid):
+    victim = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
+    try:
+        def hostile(send):
+            target = 1 if os.getpid() == 2 else victim.pid  # PID 1 of its own namespace, else a neighbour
+            result = contain._libc.syscall(101, 0x4206, target, 0, 0)  # ptrace(PTRACE_SEIZE): no stop
+            send({"target": target, "seize": "done" if result == 0 else errno.errorcode[contain.ctypes.get_errno()]})
+
+        run = Run(hostile, workdir, uid)
+        result = run.finish() and run.merged()
+        assert result["seize"] in ("EPERM", "ESRCH"), result
     finally:
         victim.kill()
         victim.wait()
@@ -398,7 +414,7 @@ def test_the_report_pipe_opened_before_keeps_working(workdir, uid):
 @pytest.mark.parametrize("switch", ["parameter", "environment"])
 def test_the_fallback_says_what_is_missing_and_applies_the_rest(workdir, outside, uid, switch, monkeypatch):
     folder, files = outside
-    victim = subprocess.Popen(["sleep", "60"], user=uid)
+    victim = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     if switch == "environment":
