@@ -5,12 +5,16 @@ matplotlib, scikit-learn, IPython) forks ROUNDS x BATCH children for each way, t
 turns batch by batch so that a busy neighbour slows them all alike:
   setsid only      today's isolation (sandbox.py's worker calls os.setsid()),
   fallback         enter(namespaces=False): session, rlimits, Landlock,
-  namespaces       enter(): user, mount, PID, network, IPC namespaces, pids cgroup or RLIMIT_NPROC.
+  namespaces       enter(): user, mount, PID, network, IPC namespaces, pids cgroup or RLIMIT_NPROC,
+  no budget        the same without max_processes (no pids cgroup: what the cgroup costs, as root).
 For each fork it measures "ready" (fork until the child, after containment, writes to the report
 pipe: what a notebook waits for) and "round trip" (fork until the parent has reaped the child,
 for contained ones the waiter, after the reaper and the namespaces are gone).
 
-    .venv/bin/python benchmarks/contain_cost.py [--rounds 10] [--batch 20]
+    .venv/bin/python benchmarks/contain_cost.py [--rounds 10] [--batch 20] [--cold]
+
+--cold skips the fork server's imports (for a Python without the project's packages, e.g. as
+another user: setpriv --reuid=nobody --regid=nogroup --clear-groups python3 ... --cold).
 """
 import argparse
 import os
@@ -23,7 +27,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader import contain  # noqa: E402
-from grader import worker  # noqa: E402,F401  (the fork server's imports: a realistic memory size)
 
 
 def one_fork(way, workdir):
@@ -35,8 +38,8 @@ def one_fork(way, workdir):
             if way == "setsid only":
                 os.setsid()
             else:
-                contain.enter(workdir, cpu_seconds=60, max_processes=64,
-                              namespaces=(way == "namespaces"))
+                contain.enter(workdir, cpu_seconds=60, max_processes=None if way == "no budget" else 64,
+                              namespaces=(way != "fallback"))
             os.write(writer, b"r")
         finally:
             os._exit(0)
@@ -53,13 +56,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--cold", action="store_true", help="do not import what the fork server imports")
     args = parser.parse_args()
-    ways = ["setsid only", "fallback", "namespaces"]
+    if not args.cold:
+        from grader import worker  # noqa: F401  (NumPy, matplotlib, scikit-learn, IPython: a realistic size)
+    ways = ["setsid only", "fallback", "namespaces", "no budget"]
     print(f"probe: {contain.probe()}")
     with open("/proc/self/status", encoding="utf-8") as status:
         rss = next(line.split()[1] for line in status if line.startswith("VmRSS"))
     print(f"warm parent: {int(rss) // 1024} MiB resident; {args.rounds} rounds x {args.batch} forks per way")
     times = {way: [] for way in ways}
+    print(f"user id {os.getuid()}; " + ("cold (no fork-server imports)" if args.cold else "warm"))
     with tempfile.TemporaryDirectory(prefix="contain-cost-") as workdir:
         for _ in range(args.rounds):
             for way in ways:

@@ -97,6 +97,8 @@ def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
     Must be called while the process has a single thread (unshare refuses otherwise).
     """
     workdir = os.path.realpath(workdir)
+    if not os.path.isdir(workdir):
+        raise NotADirectoryError(f"contain.enter: workdir {workdir} is not a folder")
     notes = Notes()
     try:
         os.setsid()
@@ -148,7 +150,7 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
         _write("/proc/self/uid_map", f"{uid} {uid} 1")
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
         _private_mounts(workdir, tmp_bytes)
-    except Refused as refused:
+    except (Refused, OSError) as refused:
         raise Incomplete(f"containment left half done: {refused}") from None
     notes.applied += ["user, mount, pid, network and IPC namespaces", "read-only / except workdir and /tmp"]
 
@@ -172,7 +174,9 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
         os._exit(1)
     os.close(lifeline_r)
     try:
-        _check(_libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+        # Read-only: as root, the user ID inside is root's, and /proc/sys (core_pattern...) would
+        # take writes from it.
+        _check(_libc.mount(b"proc", b"/proc", b"proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
                "mount a private /proc")
         notes.applied.append("private /proc")
     except Refused as refused:
