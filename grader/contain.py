@@ -42,8 +42,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MOUNT_ATTR_RDONLY, AT_FDCWD, AT_RECURSIVE = 1, -100, 0x8000
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
-SYS_CAPSET, SYS_MOUNT_SETATTR = 126, 442  # x86_64 and aarch64 differ for capset: see _syscall_numbers
+PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_CLEAR_ALL, CAP_KILL = 2, 4, 5
 SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (same on every arch)
 CAPABILITY_VERSION_3 = 0x20080522
 INIT = ["/bin/sh", "-c", "read _"]  # PID 1: blocks until its stdin, the lifeline, closes
@@ -79,10 +78,10 @@ def _check(result, what):
 
 
 def _syscall_numbers():
-    machine = os.uname().machine
-    if machine in ("aarch64", "arm64"):
-        return 91, 442  # capset, mount_setattr
-    return SYS_CAPSET, SYS_MOUNT_SETATTR
+    """capset, mount_setattr, capget."""
+    if os.uname().machine in ("aarch64", "arm64"):
+        return 91, 442, 90
+    return 126, 442, 125
 
 
 def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
@@ -157,11 +156,15 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
     # PID 1 is a shell that reads a pipe only the waiter can write to: it ends, and with it every
     # process of the namespace, when the waiter kills it or dies. It is spawned (vfork + exec),
     # not forked: a fork of the warm server costs far more.
-    lifeline_r, lifeline_w = os.pipe()
-    init = os.posix_spawn(INIT[0], INIT, {}, file_actions=[
-        (os.POSIX_SPAWN_DUP2, lifeline_r, 0),
-        (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0), (os.POSIX_SPAWN_DUP2, 1, 2)])
-    worker = os.fork()
+    try:
+        lifeline_r, lifeline_w = os.pipe()
+        _keep_capability_across_exec(CAP_KILL)
+        init = os.posix_spawn(INIT[0], INIT, {}, file_actions=[
+            (os.POSIX_SPAWN_DUP2, lifeline_r, 0),
+            (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0), (os.POSIX_SPAWN_DUP2, 1, 2)])
+        worker = os.fork()
+    except (Refused, OSError) as refused:
+        raise Incomplete(f"containment left half done: {refused}") from None
     if worker:
         keep = (lifeline_w,) + ((cgroup.folder_fd, cgroup.home_procs) if cgroup else ())
         _wait_and_exit(worker, init, keep, cgroup)
@@ -196,6 +199,19 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
                                  "does not apply to root")
         else:
             notes.applied.append(f"RLIMIT_NPROC {max_processes} in the user namespace")
+
+
+def _keep_capability_across_exec(capability):
+    """Make PID 1 hold a capability the notebook lacks, so that the notebook cannot open PID 1's
+    /proc files (ptrace access): else, as the same user, it could open /proc/1/fd/0 for writing
+    and keep the lifeline open after the waiter died."""
+    header = struct.pack("Ii", CAPABILITY_VERSION_3, 0)
+    data = ctypes.create_string_buffer(24)
+    _check(_libc.syscall(_syscall_numbers()[2], header, data), "capget")
+    effective, permitted, inheritable = struct.unpack_from("III", data.raw)
+    struct.pack_into("III", data, 0, effective, permitted, inheritable | (1 << capability))
+    _check(_libc.syscall(_syscall_numbers()[0], header, data), "capset (inheritable)")
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability, 0, 0), "raise an ambient capability")
 
 
 def _write(path, text):

@@ -308,7 +308,10 @@ def test_one_sigkill_from_outside_ends_everything(workdir, uid, how):
     def hostile(send):
         os.close(lifeline_r)
         _detached_grandchild(lifeline_w, busy=False)
-        send({"started": True})
+        contain._libc.prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG 0: no help from its parent's death
+        # PID 1 reads a pipe that only the waiter writes to; holding it open would keep PID 1 alive
+        send({"started": True, "hold PID 1's pipe": attempt(lambda: os.open("/proc/1/fd/0", os.O_WRONLY))
+              if os.getpid() == 2 else "not contained"})
         time.sleep(60)
 
     run = Run(hostile, workdir, uid)
@@ -413,15 +416,15 @@ def test_the_report_pipe_opened_before_keeps_working(workdir, uid):
     payload = "x" * 2**20
 
     def hostile(send):
-        send({"payload": payload, "capabilities": [line for line in open("/proc/self/status")
-                                                   if line.startswith(("CapEff", "CapBnd", "NoNewPrivs"))]})
+        send({"payload": payload, "capabilities": [line for line in open("/proc/self/status") if line.startswith(
+            ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"))]})
 
     run = Run(hostile, workdir, uid)
     result = run.finish() and run.merged()
     assert result["payload"] == payload
     if CONTAIN:
-        assert result["capabilities"] == ["CapEff:\t0000000000000000\n", "CapBnd:\t0000000000000000\n",
-                                          "NoNewPrivs:\t1\n"]
+        assert result["capabilities"] == [f"{name}:\t0000000000000000\n" for name in
+                                          ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")] + ["NoNewPrivs:\t1\n"]
 
 
 @pytest.mark.parametrize("switch", ["parameter", "environment"])
