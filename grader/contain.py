@@ -417,7 +417,8 @@ def _tasks_of_user(uid):
         if not name.isdigit():
             continue
         try:
-            fields = dict(line.split(":", 1) for line in _get(f"/proc/{name}/status").splitlines() if ":" in line)
+            lines = _get(f"/proc/{name}/status").splitlines()
+            fields = dict(line.split(":", 1) for line in lines if ":" in line)
             if int(fields["Uid"].split()[0]) == uid:
                 count += int(fields["Threads"])
         except (OSError, KeyError, ValueError):
@@ -435,7 +436,8 @@ LANDLOCK_SCOPES = (1 << 0) | (1 << 1)                            # ABI 6: abstra
 def _landlock(workdir, private_tmp, notes):
     create, add_rule, restrict_self = SYS_LANDLOCK
     abi = _check(_libc.syscall(create, None, 0, 1), "landlock_create_ruleset")
-    handled = LANDLOCK_WRITE_ACCESS | (LANDLOCK_REFER if abi >= 2 else 0) | (LANDLOCK_TRUNCATE if abi >= 3 else 0)
+    handled = (LANDLOCK_WRITE_ACCESS | (LANDLOCK_REFER if abi >= 2 else 0)
+               | (LANDLOCK_TRUNCATE if abi >= 3 else 0))
     network = LANDLOCK_TCP if abi >= 4 else 0
     scoped = LANDLOCK_SCOPES if abi >= 6 else 0
     attr = struct.pack("QQQ", handled, network, scoped)
@@ -445,7 +447,7 @@ def _landlock(workdir, private_tmp, notes):
         for path, access in ((workdir, handled), (private_tmp, handled), ("/dev/null", 1 << 1)):
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             try:
-                rule = struct.pack("=Qi", access if os.path.isdir(path) else access & (1 << 1 | LANDLOCK_TRUNCATE), fd)
+                rule = struct.pack("=Qi", access, fd)  # /dev/null: "write file" only, fit for a file
                 _check(_libc.syscall(add_rule, ruleset, 1, rule, 0), f"landlock_add_rule({path})")
             finally:
                 os.close(fd)
