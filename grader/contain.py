@@ -1,0 +1,553 @@
+"""Shut one notebook's process in: private writable folder, own PIDs, no network, CPU and process budgets.
+
+Call `enter(workdir, ...)` in a freshly forked, single-threaded child (a fork of the grader's warm
+fork server), before any student code runs. It returns in a process from which the notebook runs:
+
+* writes succeed only under `workdir` and in a private /tmp (TMPDIR=/tmp) and /dev/shm; every
+  other path is read-only (EROFS), reads work as before;
+* it is PID 2 of a new PID namespace (PID 1 is `sh -c "read _"`, which only waits); /proc shows
+  only that namespace; when the notebook's process ends, everything it started is killed with it;
+* it has a network namespace of its own: only a loopback interface, which is down;
+* it has no capabilities, cannot gain any (no_new_privs), and has RLIMIT_CPU and a
+  process budget (a pids cgroup where writable, else RLIMIT_NPROC, which a user namespace makes
+  per-notebook for an ordinary user; the kernel never applies RLIMIT_NPROC to real root).
+
+Linux only. The caller's process, the one the grader forked and knows the PID of, becomes a
+waiter outside the namespaces: it never returns from `enter`, waits for the notebook's process
+and exits with its status (killed by the same signal, or the same exit code). SIGKILL to the
+waiter, or to its process group, ends everything inside too.
+
+Where the kernel refuses namespaces (no user namespaces, seccomp, ...) or when asked to
+(`namespaces=False`, or GRADER_CONTAIN=fallback in the environment), `enter` returns in the same
+process after what it can do without them: a new session, the rlimits, and, where the kernel
+has Landlock, writes limited to `workdir` and a private temp folder, no TCP, no signals or
+abstract sockets outside. `Notes.missing` says what was not available, one line each.
+"""
+import ctypes
+import errno
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import tempfile
+from dataclasses import dataclass, field
+
+__all__ = ["Incomplete", "Notes", "enter", "probe"]
+
+CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MOUNT_ATTR_RDONLY, AT_FDCWD, AT_RECURSIVE = 1, -100, 0x8000
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
+PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_CLEAR_ALL, CAP_KILL = 2, 4, 5
+SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (same on every arch)
+CAPABILITY_VERSION_3 = 0x20080522
+INIT = ["/bin/sh", "-c", "read _"]  # PID 1: blocks until its stdin, the lifeline, closes
+CGROUP_FOLDER = "grader-contain"  # pids cgroups are made in here, one per notebook
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+@dataclass
+class Notes:
+    """What `enter` applied, and what it could not (one line each, meant for the grader's output)."""
+    applied: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+
+    def __str__(self):
+        return "; ".join(self.missing) if self.missing else "contained: " + ", ".join(self.applied)
+
+
+class Refused(Exception):
+    """The kernel refused a step; the message says which and why."""
+
+
+class Incomplete(RuntimeError):
+    """The kernel refused a step after the namespaces were entered: do not run the notebook here."""
+
+
+def _check(result, what):
+    if result < 0:
+        code = ctypes.get_errno()
+        raise Refused(f"{what}: {errno.errorcode.get(code, code)} ({os.strerror(code)})")
+    return result
+
+
+def _syscall_numbers():
+    """capset, mount_setattr, capget."""
+    if os.uname().machine in ("aarch64", "arm64"):
+        return 91, 442, 90
+    return 126, 442, 125
+
+
+def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
+          tmp_bytes=256 * 2**20, namespaces=None):
+    """Contain this process and everything it starts; return `Notes` in the contained process.
+
+    workdir: the one folder (the private copy of the student's folder) that stays writable.
+    cpu_seconds: RLIMIT_CPU of the notebook's process (SIGXCPU at the limit, SIGKILL 1 s later).
+    max_processes: processes and threads the notebook may have at once, its own included.
+    memory_bytes: RLIMIT_AS, if given.  tmp_bytes: size of the private /tmp (and /dev/shm).
+    namespaces: False forces the fallback; None (default) uses them unless GRADER_CONTAIN=fallback.
+    Must be called while the process has a single thread (unshare refuses otherwise).
+    """
+    workdir = os.path.realpath(workdir)
+    if not os.path.isdir(workdir):
+        raise NotADirectoryError(f"contain.enter: workdir {workdir} is not a folder")
+    notes = Notes()
+    try:
+        os.setsid()
+    except PermissionError:  # already a session leader
+        pass
+    notes.applied.append("own session")
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash writes no core file anywhere
+    if namespaces is None:
+        namespaces = os.environ.get("GRADER_CONTAIN", "") != "fallback"
+    if namespaces:
+        try:
+            _enter_namespaces(workdir, max_processes, tmp_bytes, notes)
+        except Refused as refused:
+            notes.missing.append(f"namespaces refused ({refused}): {_FALLBACK_SAYS}")
+            namespaces = False
+    else:
+        notes.missing.append(f"namespaces switched off: {_FALLBACK_SAYS}")
+    if not namespaces:
+        _fallback(workdir, max_processes, notes)
+    _limit(cpu_seconds, memory_bytes, notes)
+    _drop_privileges(notes)
+    return notes
+
+
+_FALLBACK_SAYS = ("what the notebook starts can outlive it, /proc shows every process, "
+                  "and the process budget is shared with the user's other processes")
+
+
+# ---------------------------------------------------------------------------------------------
+# With namespaces: the waiter (outside) starts PID 1 (a shell) and the notebook's process (PID 2)
+
+def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        raise Refused(f"the process has {threads} threads; unshare needs exactly one")
+    if not os.access(INIT[0], os.X_OK):
+        raise Refused(f"no {INIT[0]} to be the namespace's PID 1")
+    cgroup = _join_pids_cgroup(max_processes, notes) if max_processes else None
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC),
+               "unshare(user, mount, pid, network, ipc)")
+    except Refused:
+        if cgroup:
+            _leave_cgroup(cgroup)
+        raise
+    try:  # a refusal from here on cannot be undone: the process is already in the namespaces
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        _private_mounts(workdir, tmp_bytes)
+    except (Refused, OSError) as refused:
+        raise Incomplete(f"containment left half done: {refused}") from None
+    notes.applied += ["user, mount, pid, network and IPC namespaces", "read-only / except workdir and /tmp"]
+
+    # PID 1 is a shell that reads a pipe only the waiter can write to: it ends, and with it every
+    # process of the namespace, when the waiter kills it or dies. It is spawned (vfork + exec),
+    # not forked: a fork of the warm server costs far more.
+    try:
+        lifeline_r, lifeline_w = os.pipe()
+        _keep_capability_across_exec(CAP_KILL)
+        init = os.posix_spawn(INIT[0], INIT, {}, file_actions=[
+            (os.POSIX_SPAWN_DUP2, lifeline_r, 0),
+            (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0), (os.POSIX_SPAWN_DUP2, 1, 2)])
+        worker = os.fork()
+    except (Refused, OSError) as refused:
+        raise Incomplete(f"containment left half done: {refused}") from None
+    if worker:
+        keep = (lifeline_w,) + ((cgroup.folder_fd, cgroup.home_procs) if cgroup else ())
+        _wait_and_exit(worker, init, keep, cgroup)
+    os.close(lifeline_w)
+    if cgroup:  # opened before the mounts turned read-only: the notebook must not inherit them
+        os.close(cgroup.folder_fd)
+        os.close(cgroup.home_procs)
+    _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    if select.select([lifeline_r], [], [], 0)[0]:  # EOF: the waiter died before the prctl
+        os._exit(1)
+    os.close(lifeline_r)
+    try:
+        # Read-only: as root, the user ID inside is root's, and /proc/sys (core_pattern...) would
+        # take writes from it.
+        _check(_libc.mount(b"proc", b"/proc", b"proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+               "mount a private /proc")
+        notes.applied.append("private /proc")
+    except Refused as refused:
+        notes.missing.append(f"{refused}: /proc still lists outside processes (they cannot be signalled)")
+    os.environ["TMPDIR"] = "/tmp"
+    tempfile.tempdir = None
+    try:
+        os.chdir(os.getcwd())  # the cwd may point into the mount that is now hidden
+    except OSError:
+        os.chdir(workdir)
+    if max_processes and cgroup is None:
+        # In a user namespace of its own, RLIMIT_NPROC counts only this notebook's tasks (the
+        # waiter and PID 1 included, hence + 2); the kernel exempts real root from it.
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_processes + 2, max_processes + 2))
+        if uid == 0:
+            notes.missing.append("process budget: no writable pids cgroup, and RLIMIT_NPROC "
+                                 "does not apply to root")
+        else:
+            notes.applied.append(f"RLIMIT_NPROC {max_processes} in the user namespace")
+
+
+def _keep_capability_across_exec(capability):
+    """Make PID 1 hold a capability the notebook lacks, so that the notebook cannot open PID 1's
+    /proc files (ptrace access): else, as the same user, it could open /proc/1/fd/0 for writing
+    and keep the lifeline open after the waiter died."""
+    header = struct.pack("Ii", CAPABILITY_VERSION_3, 0)
+    data = ctypes.create_string_buffer(24)
+    _check(_libc.syscall(_syscall_numbers()[2], header, data), "capget")
+    effective, permitted, inheritable = struct.unpack_from("III", data.raw)
+    struct.pack_into("III", data, 0, effective, permitted, inheritable | (1 << capability))
+    _check(_libc.syscall(_syscall_numbers()[0], header, data), "capset (inheritable)")
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, capability, 0, 0), "raise an ambient capability")
+
+
+def _write(path, text):
+    try:
+        _put(path, text)
+    except OSError as error:
+        raise Refused(f"write {path}: {error.strerror}") from None
+
+
+def _mount_setattr(path, flags, attr_set=0, attr_clr=0, propagation=0):
+    attr = struct.pack("QQQQ", attr_set, attr_clr, propagation, 0)
+    return _libc.syscall(_syscall_numbers()[1], AT_FDCWD, path, flags, attr, len(attr))
+
+
+def _private_mounts(workdir, tmp_bytes):
+    """Everything read-only, then private tmpfs for /tmp and /dev/shm, then workdir writable."""
+    if _mount_setattr(b"/", AT_RECURSIVE, attr_set=MOUNT_ATTR_RDONLY, propagation=MS_PRIVATE) < 0:
+        if ctypes.get_errno() not in (errno.ENOSYS, errno.EINVAL):
+            _check(-1, "mount_setattr(/, read-only, recursive)")
+        _read_only_one_by_one()
+    # Opened now, in the new mount namespace (a bind mount's source must be in it), and before
+    # /tmp is covered: workdir may lie under /tmp.
+    workdir_fd = os.open(workdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    tmp_options = f"size={tmp_bytes},mode=1777".encode()
+    for path in (b"/tmp", b"/dev/shm"):
+        if os.path.isdir(path):
+            _check(_libc.mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, tmp_options),
+                   f"mount tmpfs on {path.decode()}")
+    if os.path.isdir("/run"):  # hides service sockets (docker, dbus) that connect() could reach
+        _check(_libc.mount(b"tmpfs", b"/run", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                           b"size=4k,mode=755"), "mount an empty /run")
+    os.makedirs(workdir, exist_ok=True)  # needed when workdir lay under the new /tmp
+    target = workdir.encode()
+    _check(_libc.mount(f"/proc/self/fd/{workdir_fd}".encode(), target, None, MS_BIND | MS_REC, None),
+           "bind-mount workdir")
+    os.close(workdir_fd)
+    if _mount_setattr(target, 0, attr_clr=MOUNT_ATTR_RDONLY) < 0:
+        flags = _mount_flags(os.statvfs(workdir)) & ~MS_RDONLY
+        _check(_libc.mount(None, target, None, MS_BIND | MS_REMOUNT | flags, None),
+               "make workdir writable")
+
+
+def _mount_flags(stat):
+    # statvfs's ST_* values are the MS_* values for these four
+    return stat.f_flag & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _read_only_one_by_one():
+    """For kernels before 5.12 (no mount_setattr): remount each mount point read-only."""
+    _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
+    points = [line.split()[4] for line in _get("/proc/self/mountinfo").splitlines()]
+    for point in points:
+        path = point.encode("utf-8", "surrogateescape").decode("unicode_escape").encode("latin-1")
+        try:
+            flags = _mount_flags(os.statvfs(path))
+        except OSError:
+            continue  # hidden under a later mount
+        _check(_libc.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags, None),
+               f"remount {point} read-only")
+
+
+def _close_all_but(keep):
+    keep = sorted(keep)
+    low = 0
+    for fd in keep:
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
+
+
+def _wait_and_exit(worker, init, keep, cgroup):
+    """The waiter: outside the namespaces, it ends as the notebook's process ended. Never returns."""
+    code = 1
+    try:
+        _close_all_but(keep)
+        _, status = os.waitpid(worker, 0)
+        os.kill(init, signal.SIGKILL)  # PID 1 gone, the kernel kills whatever else is left inside
+        os.waitpid(init, 0)
+        if cgroup:
+            _leave_cgroup(cgroup)
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            code = 128 + number
+            if number not in (signal.SIGKILL, signal.SIGSTOP):  # these two cannot be caught anyway
+                signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
+            os.kill(os.getpid(), number)
+        elif os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+    finally:
+        os._exit(code)
+
+
+# ---------------------------------------------------------------------------------------------
+# The process budget as a pids cgroup (root, or a delegated cgroup)
+
+@dataclass
+class _Cgroup:
+    folder_fd: int   # the grader-contain folder, opened before the mount namespace changed
+    name: str        # this notebook's cgroup in it
+    home_procs: int  # cgroup.procs of the cgroup we came from, to go back before removing ours
+
+
+def _pids_cgroup_base():
+    for line in _get("/proc/self/cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "pids" in controllers.split(","):
+            yield "/sys/fs/cgroup/pids" + path.rstrip("/")
+        elif controllers == "":
+            for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+                yield root + path.rstrip("/")
+
+
+def _join_pids_cgroup(max_processes, notes):
+    for base in _pids_cgroup_base():
+        folder = os.path.join(base, CGROUP_FOLDER)
+        name = str(os.getpid())
+        try:
+            os.makedirs(folder, exist_ok=True)
+            _sweep(folder)
+            os.mkdir(os.path.join(folder, name))
+        except OSError:
+            continue
+        mine = os.path.join(folder, name)
+        try:
+            _put(os.path.join(mine, "pids.max"), max_processes + 2)  # + the waiter and PID 1
+            home_procs = os.open(os.path.join(base, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            _put(os.path.join(mine, "cgroup.procs"), os.getpid())
+        except OSError:
+            _remove_quietly(mine)
+            continue
+        notes.applied.append(f"pids cgroup, {max_processes} tasks")
+        return _Cgroup(os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), name, home_procs)
+    return None
+
+
+# Plain os calls, no text files: a process that changed its uid may not be able to import a codec.
+def _put(path, value):
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, str(value).encode())  # one write: /proc's map files want it whole
+    finally:
+        os.close(fd)
+
+
+def _get(path):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        parts = []
+        while chunk := os.read(fd, 65536):
+            parts.append(chunk)
+        return b"".join(parts).decode("utf-8", "surrogateescape")
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path, dir_fd=None):
+    try:
+        os.rmdir(path, dir_fd=dir_fd)
+    except OSError:
+        pass
+
+
+def _sweep(folder):
+    """Remove the empty cgroups of waiters that were killed before they could remove theirs."""
+    for name in os.listdir(folder):
+        if name.isdigit() and not os.path.exists(f"/proc/{name}"):
+            _remove_quietly(os.path.join(folder, name))
+
+
+def _leave_cgroup(cgroup):
+    try:
+        os.write(cgroup.home_procs, str(os.getpid()).encode())
+    except OSError:
+        return
+    _remove_quietly(cgroup.name, dir_fd=cgroup.folder_fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Without namespaces
+
+def _fallback(workdir, max_processes, notes):
+    private_tmp = os.path.join(workdir, ".tmp")
+    os.makedirs(private_tmp, exist_ok=True)
+    os.environ["TMPDIR"] = private_tmp
+    tempfile.tempdir = None
+    if max_processes:
+        if os.geteuid() == 0:
+            notes.missing.append("process budget: RLIMIT_NPROC does not apply to root")
+        else:  # counts every task of this user, so add those running now
+            limit = _tasks_of_user(os.getuid()) + max_processes
+            resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+            notes.applied.append(f"RLIMIT_NPROC {limit} (all of the user's tasks)")
+    try:
+        _landlock(workdir, private_tmp, notes)
+    except Refused as refused:
+        notes.missing.append(f"Landlock: {refused}: writes are not limited to workdir")
+
+
+def _tasks_of_user(uid):
+    count = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            lines = _get(f"/proc/{name}/status").splitlines()
+            fields = dict(line.split(":", 1) for line in lines if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                count += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            pass
+    return count
+
+
+LANDLOCK_WRITE_ACCESS = ((1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9)
+                         | (1 << 10) | (1 << 11) | (1 << 12))  # write file, remove, make anything
+LANDLOCK_REFER, LANDLOCK_TRUNCATE = 1 << 13, 1 << 14             # ABI 2, ABI 3
+LANDLOCK_TCP = (1 << 0) | (1 << 1)                               # ABI 4: bind, connect
+LANDLOCK_SCOPES = (1 << 0) | (1 << 1)                            # ABI 6: abstract sockets, signals
+
+
+def _landlock(workdir, private_tmp, notes):
+    create, add_rule, restrict_self = SYS_LANDLOCK
+    abi = _check(_libc.syscall(create, None, 0, 1), "landlock_create_ruleset")
+    handled = (LANDLOCK_WRITE_ACCESS | (LANDLOCK_REFER if abi >= 2 else 0)
+               | (LANDLOCK_TRUNCATE if abi >= 3 else 0))
+    network = LANDLOCK_TCP if abi >= 4 else 0
+    scoped = LANDLOCK_SCOPES if abi >= 6 else 0
+    attr = struct.pack("QQQ", handled, network, scoped)
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    ruleset = _check(_libc.syscall(create, attr[:size], size, 0), "landlock_create_ruleset")
+    try:
+        for path, access in ((workdir, handled), (private_tmp, handled), ("/dev/null", 1 << 1)):
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            try:
+                rule = struct.pack("=Qi", access, fd)  # /dev/null: "write file" only, fit for a file
+                _check(_libc.syscall(add_rule, ruleset, 1, rule, 0), f"landlock_add_rule({path})")
+            finally:
+                os.close(fd)
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+        _check(_libc.syscall(restrict_self, ruleset, 0), "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+    notes.applied.append(f"Landlock ABI {abi}: writes only in workdir and its .tmp")
+    if not network:
+        notes.missing.append(f"network: Landlock ABI {abi} cannot block TCP")
+    else:
+        notes.applied.append("no TCP")
+    if not scoped:
+        notes.missing.append(f"signals: Landlock ABI {abi} cannot stop signals to outside processes")
+    else:
+        notes.applied.append("no signals or abstract sockets outside")
+
+
+# ---------------------------------------------------------------------------------------------
+# Both ways
+
+def _limit(cpu_seconds, memory_bytes, notes):
+    if cpu_seconds:
+        seconds = int(-(-cpu_seconds // 1))  # whole seconds, rounded up
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
+        notes.applied.append(f"RLIMIT_CPU {seconds} s")
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        notes.applied.append(f"RLIMIT_AS {memory_bytes} bytes")
+
+
+def _drop_privileges(notes):
+    """No capabilities now or after an exec, and no way to regain any (setuid files included)."""
+    last = int(_get("/proc/sys/kernel/cap_last_cap"))
+    for capability in range(last + 1):
+        _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0)  # EPERM without CAP_SETPCAP: nothing to drop
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = struct.pack("Ii", CAPABILITY_VERSION_3, 0)
+    data = bytes(24)
+    _check(_libc.syscall(_syscall_numbers()[0], header, data), "capset (drop all)")
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    notes.applied.append("no capabilities, no_new_privs")
+    try:
+        _deny_ptrace()
+        notes.applied.append("no ptrace (seccomp)")
+    except Refused as refused:
+        notes.missing.append(f"{refused}: the notebook may ptrace processes of its own user it can see")
+
+
+# seccomp: ptrace, process_vm_readv and process_vm_writev fail with EPERM; other architectures'
+# system calls (x32, i386) fail altogether. Same user ID inside the namespace as PID 1 and as
+# (without namespaces) other notebooks: ptrace would let a notebook take those over.
+SECCOMP_ARCHES = {"x86_64": (0xC000003E, (101, 310, 311)), "aarch64": (0xC00000B7, (117, 270, 271))}
+
+
+def _deny_ptrace():
+    machine = os.uname().machine
+    if machine not in SECCOMP_ARCHES:
+        raise Refused(f"seccomp filter: no system call numbers for {machine}")
+    arch, calls = SECCOMP_ARCHES[machine]
+    load, jump_if_equal, jump_if_at_least, ret = 0x20, 0x15, 0x35, 0x06
+    allow, deny_eperm, deny_enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+    program = [(load, 0, 0, 4),                       # the architecture
+               (jump_if_equal, 1, 0, arch),
+               (ret, 0, 0, deny_enosys),
+               (load, 0, 0, 0),                       # the system call number
+               (jump_if_at_least, 0, 1, 0x40000000),  # x32 numbers
+               (ret, 0, 0, deny_enosys)]
+    for call in calls:
+        program += [(jump_if_equal, 0, 1, call), (ret, 0, 0, deny_eperm)]
+    program.append((ret, 0, 0, allow))
+    code = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+    buffer = ctypes.create_string_buffer(code)
+    fprog = struct.pack("HxxxxxxP", len(program), ctypes.addressof(buffer))
+    _check(_libc.prctl(22, 2, fprog, 0, 0), "seccomp filter")  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+
+
+def probe():
+    """Run `enter` once in a throw-away child and return its Notes: how containment will go here.
+
+    The grader can call it once at start (not in the fork server: it forks) and say once what is missing."""
+    import json
+    folder = tempfile.mkdtemp(prefix="grader-contain-probe-")
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        try:
+            notes = enter(folder, cpu_seconds=5, max_processes=4)
+            report = {"applied": notes.applied, "missing": notes.missing}
+        except Exception as error:  # Incomplete, or anything unexpected: report it, never raise here
+            report = {"applied": [], "missing": [f"{type(error).__name__}: {error}"]}
+        os.write(writer, json.dumps(report).encode())
+        os._exit(0)
+    os.close(writer)
+    data = b""
+    while chunk := os.read(reader, 65536):
+        data += chunk
+    os.close(reader)
+    os.waitpid(pid, 0)
+    shutil.rmtree(folder, ignore_errors=True)
+    report = json.loads(data) if data else {"applied": [], "missing": ["the probe died before reporting"]}
+    return Notes(report["applied"], report["missing"])

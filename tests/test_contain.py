@@ -1,0 +1,520 @@
+"""grader/contain.py: each promise checked in a real forked child, by a notebook that tries to break it.
+
+Every test forks (as the grader's fork server does), calls `contain.enter` in the child, and runs a
+hostile probe there; the probe reports over a pipe opened before `enter`. With CONTAIN_TEST_OFF=1
+the child only calls os.setsid() (today's isolation) instead of `enter`: every test but the
+fallback's must then fail, which shows that each one can.
+The tests marked "nobody" do the same as an ordinary user (they need root to switch to it).
+"""
+import encodings.idna  # noqa: F401  (socket needs it; the "nobody" child cannot import from /root)
+import errno
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import ROOT
+from grader import contain
+
+CONTAIN = os.environ.get("CONTAIN_TEST_OFF") != "1"
+NOBODY = 65534
+REFUSED = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _become(uid):
+    if uid is not None and uid != os.geteuid():
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        contain._libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: as a process started by that user
+
+
+class Run:
+    """A forked child that enters containment and runs `body(send)`; what it sent, how it ended."""
+
+    def __init__(self, body, workdir, uid=None, **options):
+        options.setdefault("cpu_seconds", 20)
+        options.setdefault("max_processes", 30)
+        self.messages, self.status = [], None
+        reader, writer = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # never returns into pytest
+            try:
+                os.close(reader)
+                _become(uid)
+                if CONTAIN:
+                    notes = contain.enter(workdir, **options)
+                else:
+                    os.setsid()
+                    notes = contain.Notes(["switched off by CONTAIN_TEST_OFF=1"])
+                send = lambda message: os.write(writer, (json.dumps(message) + "\n").encode())
+                send({"notes": notes.missing, "applied": notes.applied})
+                body(send)
+            except BaseException as error:
+                os.write(writer, (json.dumps({"error": repr(error)}) + "\n").encode())
+            finally:
+                os._exit(0)
+        os.close(writer)
+        self.reader = reader
+        self.buffer = b""
+
+    def receive(self, timeout=30):
+        """The next message, or None at EOF. Fails the test after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.reader], [], [], left)[0]:
+                self.kill()
+                pytest.fail(f"no message from the contained child within {timeout} s")
+            chunk = os.read(self.reader, 65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        message = json.loads(line)
+        assert "error" not in message, message["error"]
+        self.messages.append(message)
+        return message
+
+    def finish(self, timeout=30):
+        """Every message until EOF, then the child's wait status."""
+        while self.receive(timeout) is not None:
+            pass
+        os.close(self.reader)
+        self.wait(timeout)
+        return self.messages
+
+    def wait(self, timeout=30):
+        """Wait for the child (the waiter, when contained) to exit; keep its status."""
+        deadline = time.monotonic() + timeout
+        while self.status is None and time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+                return
+            time.sleep(0.02)
+        if self.status is None:
+            self.kill()
+            pytest.fail("the contained child did not exit")
+
+    def kill(self):
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def merged(self):
+        result = {}
+        for message in self.messages:
+            result.update(message)
+        return result
+
+
+def _made_for(uid, parent):
+    folder = tempfile.mkdtemp(prefix="contain-", dir=parent)
+    os.chmod(folder, 0o755)
+    if uid is not None and uid != os.geteuid():
+        os.chown(folder, uid, uid)
+    return folder
+
+
+@pytest.fixture(params=["own user", "nobody"])
+def uid(request):
+    if request.param == "nobody":
+        if os.geteuid() != 0:
+            pytest.skip("switching to nobody needs root")
+        return NOBODY
+    return None
+
+
+@pytest.fixture
+def workdir(uid):
+    folder = _made_for(uid, "/tmp")  # under /tmp, as the grader's private copy will be
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def outside(uid):
+    """Files a hostile notebook wants to change: a gradebook, the grader, the data, another student."""
+    folder = _made_for(uid, "/var/tmp")  # not under /tmp: the contained /tmp is private anyway
+    files = {"grades.csv": "student,total\nAda,8/8\n",
+             "questions.py": (ROOT / "grader" / "questions.py").read_text(encoding="utf-8"),
+             "data/exam_success.csv": (ROOT / "data" / "exam_success.csv").read_text(encoding="utf-8"),
+             "next student/ex01_neuron.ipynb": "{}"}
+    for name, text in files.items():
+        path = os.path.join(folder, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    for base, folders, names in os.walk(folder):
+        for name in folders + names:
+            os.chmod(os.path.join(base, name), 0o755)
+            os.chown(os.path.join(base, name), os.stat(folder).st_uid, os.stat(folder).st_gid)
+    yield folder, files
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def attempt(action):
+    """'done', or the errno name an OSError gave."""
+    try:
+        action()
+        return "done"
+    except OSError as error:
+        return errno.errorcode.get(error.errno, str(error.errno))
+
+
+@pytest.fixture(scope="session")
+def probe():
+    return contain.probe()
+
+
+@pytest.fixture(autouse=True)
+def namespaces_here(request, probe):
+    """Skip, saying why, where the kernel refuses namespaces (the fallback's tests still run)."""
+    if "fallback" not in request.node.name and probe.missing and CONTAIN:
+        pytest.skip(f"containment is not fully available here: {probe}")
+
+
+def test_full_containment_is_available_here(probe):
+    assert probe.missing == [], str(probe)
+
+
+def test_writes_only_in_workdir_and_private_tmp(workdir, outside, uid):
+    folder, files = outside
+    unique = os.path.basename(workdir)
+
+    def hostile(send):
+        def append(path, text):
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        send({"questions": attempt(lambda: append(os.path.join(folder, "questions.py"), "\nQUESTIONS.clear()\n")),
+              "data": attempt(lambda: append(os.path.join(folder, "data", "exam_success.csv"), "9,9,1\n")),
+              "grades": attempt(lambda: append(os.path.join(folder, "grades.csv"), "Mallory,8/8\n")),
+              "delete": attempt(lambda: os.remove(os.path.join(folder, "next student", "ex01_neuron.ipynb"))),
+              "create": attempt(lambda: append(os.path.join(folder, "new.txt"), "x")),
+              "workdir": attempt(lambda: append(os.path.join(workdir, "answer.txt"), "42")),
+              "tmp": attempt(lambda: append(f"/tmp/{unique}-private.txt", "x")),
+              "tempfile": attempt(lambda: tempfile.NamedTemporaryFile(delete=False).close()),
+              # opened for writing and closed, never written: as root, its own /proc/sys is the host's
+              "core_pattern": attempt(lambda: os.close(os.open("/proc/sys/kernel/core_pattern", os.O_WRONLY))),
+              "read": open(os.path.join(folder, "data", "exam_success.csv"), encoding="utf-8").read(),
+              "read course data": len(open(ROOT / "data" / "exam_success.csv", encoding="utf-8").read())})
+
+    run = Run(hostile, workdir, uid)
+    result = run.finish() and run.merged()
+    for probe in ("questions", "data", "grades", "delete", "create", "core_pattern"):
+        assert result[probe] in {errno.errorcode[code] for code in REFUSED}, (probe, result[probe])
+    for name, text in files.items():  # nothing changed, nothing added
+        assert open(os.path.join(folder, name), encoding="utf-8").read() == text
+    assert not os.path.exists(os.path.join(folder, "new.txt"))
+    assert result["workdir"] == "done" and open(os.path.join(workdir, "answer.txt")).read() == "42"
+    assert result["tmp"] == "done" and result["tempfile"] == "done"
+    assert not os.path.exists(f"/tmp/{unique}-private.txt")  # that /tmp was the notebook's own
+    assert result["read"] == files["data/exam_success.csv"] and result["read course data"] > 0
+
+
+def test_outside_processes_are_invisible_and_cannot_be_signalled(workdir, uid):
+    victim = subprocess.Popen(["sleep", "60"], user=uid, group=uid)  # another notebook's process, same user
+    try:
+        def hostile(send):
+            pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+            send({"pids": pids, "kill": attempt(lambda: os.kill(victim.pid, signal.SIGKILL))})
+            if os.getpid() <= 2 and uid == NOBODY:  # surely in a PID namespace of its own
+                send({"kill all": attempt(lambda: os.kill(-1, signal.SIGKILL))})
+
+        run = Run(hostile, workdir, uid)
+        result = run.finish() and run.merged()
+        time.sleep(0.1)
+        assert victim.poll() is None, "the contained process killed a process outside"
+        assert result["kill"] in ("ESRCH", "EPERM")
+        assert victim.pid not in result["pids"] and os.getpid() not in result["pids"]
+        assert len(result["pids"]) <= 3, result["pids"]  # the reaper, itself, `ls`-like helpers at most
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_no_ptrace_of_pid_1_or_anything_else(workdir, uid):
+    victim = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
+    try:
+        def hostile(send):
+            target = 1 if os.getpid() == 2 else victim.pid  # PID 1 of its own namespace, else a neighbour
+            result = contain._libc.syscall(101, 0x4206, target, 0, 0)  # ptrace(PTRACE_SEIZE): no stop
+            send({"target": target, "seize": "done" if result == 0 else errno.errorcode[contain.ctypes.get_errno()]})
+
+        run = Run(hostile, workdir, uid)
+        result = run.finish() and run.merged()
+        assert result["seize"] in ("EPERM", "ESRCH"), result
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def _detached_grandchild(lifeline_w, busy):
+    """Double fork and setsid: the grandchild keeps `lifeline_w` open and a core busy (or sleeps)."""
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            deadline = time.monotonic() + 8  # short: without containment it lingers
+            while time.monotonic() < deadline:
+                if not busy:
+                    time.sleep(0.1)
+            os._exit(0)
+        os._exit(0)
+    os.wait()
+
+
+def _lifeline_closes(lifeline_r, within):
+    """True if every holder of the pipe's write end is gone within `within` seconds."""
+    ready = select.select([lifeline_r], [], [], within)[0]
+    return bool(ready) and os.read(lifeline_r, 1) == b""
+
+
+def test_a_detached_grandchild_dies_with_the_notebook(workdir, uid):
+    lifeline_r, lifeline_w = os.pipe()
+
+    def hostile(send):
+        os.close(lifeline_r)
+        _detached_grandchild(lifeline_w, busy=True)
+        send({"started": True})
+
+    run = Run(hostile, workdir, uid)
+    os.close(lifeline_w)
+    run.receive()  # the notes
+    assert run.receive() == {"started": True}
+    run.wait()  # not finish(): the grandchild holds the report pipe too
+    try:
+        assert os.WIFEXITED(run.status) and os.WEXITSTATUS(run.status) == 0
+        assert _lifeline_closes(lifeline_r, within=5), "a grandchild outlived the notebook's process"
+    finally:
+        os.close(lifeline_r)
+        os.close(run.reader)
+
+
+@pytest.mark.parametrize("how", ["waiter only", "process group"])
+def test_one_sigkill_from_outside_ends_everything(workdir, uid, how):
+    lifeline_r, lifeline_w = os.pipe()
+
+    def hostile(send):
+        os.close(lifeline_r)
+        _detached_grandchild(lifeline_w, busy=False)
+        contain._libc.prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG 0: no help from its parent's death
+        # PID 1 reads a pipe that only the waiter writes to; holding it open would keep PID 1 alive
+        send({"started": True, "hold PID 1's pipe": attempt(lambda: os.open("/proc/1/fd/0", os.O_WRONLY))
+              if os.getpid() == 2 else "not contained"})
+        time.sleep(60)
+
+    run = Run(hostile, workdir, uid)
+    os.close(lifeline_w)
+    while "started" not in run.merged():
+        run.receive()
+    (os.kill if how == "waiter only" else os.killpg)(run.pid, signal.SIGKILL)
+    try:
+        assert _lifeline_closes(lifeline_r, within=5), "something the notebook started survived SIGKILL"
+        run.finish()
+        assert os.WIFSIGNALED(run.status) and os.WTERMSIG(run.status) == signal.SIGKILL
+    finally:
+        os.close(lifeline_r)
+
+
+def test_no_network(workdir, uid):
+    listener = socket.create_server(("127.0.0.1", 0))  # a port of the grader's
+    port = listener.getsockname()[1]
+    try:
+        def hostile(send):
+            def connect():
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            send({"tcp": attempt(connect), "interfaces": [name for _, name in socket.if_nameindex()]})
+
+        run = Run(hostile, workdir, uid)
+        result = run.finish() and run.merged()
+        assert result["tcp"] != "done", "the contained process reached the grader's port"
+        assert result["interfaces"] == ["lo"]
+    finally:
+        listener.close()
+
+
+def test_abstract_socket_of_the_test_is_unreachable(workdir, uid):
+    name = f"\0contain-test-abstract-{os.getpid()}"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(name)
+    server.listen()
+    try:
+        def hostile(send):
+            def connect():
+                socket.socket(socket.AF_UNIX).connect(name)
+            send({"abstract": attempt(connect)})
+
+        run = Run(hostile, workdir, uid)
+        assert run.finish() and run.merged()["abstract"] != "done"
+    finally:
+        server.close()
+
+
+def test_a_fork_loop_is_bounded(workdir, uid):
+    budget = 8
+
+    def hostile(send):
+        started = 0
+        for _ in range(40):
+            try:
+                child = os.fork()
+            except OSError:
+                break
+            if child == 0:
+                os.setsid()  # "50 children in their own sessions"
+                time.sleep(3)
+                os._exit(0)
+            started += 1
+        send({"started": started})
+
+    run = Run(hostile, workdir, uid, max_processes=budget)
+    result = run.finish() and run.merged()
+    assert result["started"] == budget - 1, result  # the notebook's own process counts too
+
+
+def test_cpu_time_is_bounded(workdir, uid):
+    def hostile(send):
+        started = time.monotonic()
+        while time.monotonic() - started < 6:
+            pass
+        send({"finished": True})
+
+    run = Run(hostile, workdir, uid, cpu_seconds=1)
+    result = run.finish() and run.merged()
+    assert "finished" not in result, "6 s of CPU with a budget of 1 s"
+    assert os.WIFSIGNALED(run.status) and os.WTERMSIG(run.status) in (signal.SIGXCPU, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("ending, expected", [("exit 3", ("exit", 3)), ("SIGKILL itself", ("signal", 9)),
+                                              ("SIGTERM itself", ("signal", 15))])
+def test_the_waiter_ends_as_the_notebook_ended(workdir, uid, ending, expected):
+    def hostile(send):
+        send({"ending": ending})
+        if ending == "exit 3":
+            os._exit(3)
+        os.kill(os.getpid(), signal.SIGKILL if "KILL" in ending else signal.SIGTERM)
+        time.sleep(5)
+
+    run = Run(hostile, workdir, uid)
+    run.finish()
+    got = ("exit", os.WEXITSTATUS(run.status)) if os.WIFEXITED(run.status) else ("signal", os.WTERMSIG(run.status))
+    assert got == expected
+
+
+def test_the_report_pipe_opened_before_keeps_working(workdir, uid):
+    payload = "x" * 2**20
+
+    def hostile(send):
+        send({"payload": payload, "capabilities": [line for line in open("/proc/self/status") if line.startswith(
+            ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"))]})
+
+    run = Run(hostile, workdir, uid)
+    result = run.finish() and run.merged()
+    assert result["payload"] == payload
+    if CONTAIN:
+        assert result["capabilities"] == [f"{name}:\t0000000000000000\n" for name in
+                                          ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")] + ["NoNewPrivs:\t1\n"]
+
+
+@pytest.mark.parametrize("switch", ["parameter", "environment"])
+def test_the_fallback_says_what_is_missing_and_applies_the_rest(workdir, outside, uid, switch, monkeypatch):
+    folder, files = outside
+    victim = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    if switch == "environment":
+        monkeypatch.setenv("GRADER_CONTAIN", "fallback")
+    options = {"namespaces": False} if switch == "parameter" else {}
+    try:
+        def probe(send):
+            send({"pid": os.getpid(), "session leader": os.getsid(0) == os.getpid(),
+                  "cpu": resource.getrlimit(resource.RLIMIT_CPU),
+                  "grades": attempt(lambda: open(os.path.join(folder, "grades.csv"), "a").close()),
+                  "workdir": attempt(lambda: open(os.path.join(workdir, "answer.txt"), "w").close()),
+                  "tempfile": attempt(lambda: tempfile.NamedTemporaryFile().close()),
+                  "tcp": attempt(lambda: socket.create_connection(("127.0.0.1", port), timeout=2).close()),
+                  "kill": attempt(lambda: os.kill(victim.pid, signal.SIGTERM))})
+
+        run = Run(probe, workdir, uid, cpu_seconds=7, **options)
+        result = run.finish() and run.merged()
+        assert any("namespaces switched off" in line for line in result["notes"]), result["notes"]
+        assert result["pid"] > 2 and result["session leader"]
+        assert result["cpu"] == [7, 8]
+        assert result["workdir"] == "done" and result["tempfile"] == "done"
+        landlock = next((line for line in result["applied"] if line.startswith("Landlock ABI")), None)
+        if landlock is None:
+            pytest.skip("no Landlock on this kernel: only the session and the rlimits apply")
+        assert result["grades"] in ("EACCES", "EPERM", "EROFS")
+        abi = int(landlock.split()[2].rstrip(":"))
+        if abi >= 4:
+            assert result["tcp"] != "done"
+        if abi >= 6:
+            assert result["kill"] != "done" and victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+        listener.close()
+
+
+def test_budgets_are_set(workdir, uid):
+    def probe(send):
+        send({"cpu": resource.getrlimit(resource.RLIMIT_CPU), "as": resource.getrlimit(resource.RLIMIT_AS)})
+
+    run = Run(probe, workdir, uid, cpu_seconds=2.5, memory_bytes=3 * 2**30)
+    result = run.finish() and run.merged()
+    assert result["cpu"] == [3, 4] and result["as"] == [3 * 2**30] * 2
+
+
+def test_a_process_with_threads_falls_back_and_says_why(workdir, uid):
+    import threading
+
+    def probe(send):
+        send({"pid": os.getpid()})
+
+    started = threading.Event()
+    original = contain.enter
+
+    def enter_with_a_thread(*args, **kwargs):  # runs in the forked child: a thread, then enter
+        threading.Thread(target=lambda: (started.set(), time.sleep(30)), daemon=True).start()
+        started.wait()
+        return original(*args, **kwargs)
+
+    contain.enter = enter_with_a_thread
+    try:
+        run = Run(probe, workdir, uid)
+    finally:
+        contain.enter = original
+    result = run.finish() and run.merged()
+    assert any("threads; unshare needs exactly one" in line for line in result["notes"]), result["notes"]
+    assert result["pid"] > 2
+
+
+def test_a_refusal_after_unshare_raises_incomplete(workdir, uid):
+    def refuse(*_args):
+        raise contain.Refused("mount tmpfs on /tmp: EPERM (Operation not permitted)")
+
+    original = contain._private_mounts
+    contain._private_mounts = refuse
+    try:
+        run = Run(lambda send: None, workdir, uid)
+    finally:
+        contain._private_mounts = original
+    message = json.loads(os.read(run.reader, 65536).splitlines()[0])
+    run.wait()
+    assert "Incomplete" in message.get("error", "") and "half done" in message["error"], message
+
+
+def test_a_missing_workdir_is_an_error_before_anything_changes(tmp_path):
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        contain.enter(tmp_path / "no such folder")
