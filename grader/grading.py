@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from grader import questions
+from grader import contain, questions
 from grader.intake import exercises_named
 from grader.sandbox import Sandbox, one_line
 
@@ -91,6 +91,7 @@ class Grading:
         self.limits = limits
         self.jobs = jobs
         self.seed = new_seed() if seed is None else seed
+        self.containment = contain.probe() if limits.contain else None  # before any thread or fork
         self.sandbox = None
         self.pool = None
         self.futures = {}   # (student name, file) -> Future of FileRun

@@ -32,6 +32,9 @@ def pytest_addoption(parser):
                     help="memory a file may use on top of the preloaded libraries (default 2048)")
     group.addoption("--grade-output", type=int, default=1024, metavar="KIB",
                     help="what one cell may print (default 1024)")
+    group.addoption("--grade-no-contain", action="store_true",
+                    help="run files without namespaces (own session and limits only); for measuring, or "
+                         "where the kernel refuses them")
     group.addoption("--grade-jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                     help="files run at the same time (default: the number of CPUs)")
 
@@ -80,7 +83,8 @@ def pytest_configure(config):
     if hasattr(config, "workerinput"):  # under pytest-xdist: the controller's seed
         seed = config.workerinput["grade_seed"]
     limits = Limits(timeout=option("grade_timeout"), cell_timeout=option("grade_cell_timeout"),
-                    memory_mib=option("grade_memory"), output_kib=option("grade_output"))
+                    memory_mib=option("grade_memory"), output_kib=option("grade_output"),
+                    contain=not option("grade_no_contain"))
     config.grading = Grading(students, limits, option("grade_jobs"), seed)
     config.grading.passed_over = passed_over
     config.pluginmanager.register(GradeReport(config), "grade-report")
@@ -92,10 +96,19 @@ def pytest_configure_node(node):
     node.workerinput["grade_seed"] = node.config.grading.seed
 
 
+def containment_line(grading):
+    notes = grading.containment
+    if notes is None:
+        return "containment: off (--grade-no-contain): own session and limits only"
+    if notes.missing:
+        return "containment: partial, falling back: " + "; ".join(notes.missing)
+    return "containment: each file in its own user, mount, PID and network namespaces, with CPU and process budgets"
+
+
 def pytest_report_header(config):
     grading = config.grading
     return [f"grader: {len(grading.students)} student(s), seed {grading.seed} "
-            f"(--grade-seed {grading.seed} reproduces this run)"]
+            f"(--grade-seed {grading.seed} reproduces this run)", containment_line(grading)]
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -197,6 +210,9 @@ class GradeReport:
             write("not graded (not a student folder):")
             for name, why in passed_over:
                 write(f"  {one_line(name, 80)}: {why}")
+        if rows and (grading.containment is None or grading.containment.missing):
+            write("")
+            write(containment_line(grading))
         if rows:
             write("")
             write(f"seed {grading.seed}: --grade-seed {grading.seed} draws the same hidden inputs again")

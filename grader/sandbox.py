@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from pathlib import Path
 
+from grader import contain
 from grader.intake import ignored_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,7 @@ DATA_DIR = ROOT / "data"
 SERVER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                       "GRADER_FORK_SERVER": "1"}
 MAX_RUNS = 5               # runs of one file at the most, each without the cells that ended the earlier ones
+MAX_PROCESSES = 64         # processes and threads a file's process may have at once
 MAX_STALLS = 1             # of which re-runs after a cell that ignored its time limit
 GRACE = 3.0                # seconds past a cell's limit before its process is killed
 STALLED = "ignored the"
@@ -42,6 +44,7 @@ class Limits:
     cell_timeout: float = 10.0   # seconds for one cell, or one call of the student's code by a probe
     memory_mib: int = 2048       # address space a file may add to the preloaded libraries
     output_kib: int = 1024       # what one cell may print
+    contain: bool = True         # namespaces (contain.py); False: own session and rlimits only
 
     def for_worker(self):
         return {"cell_timeout": self.cell_timeout, "memory_bytes": self.memory_mib * 2**20,
@@ -185,6 +188,7 @@ class Report:
         self.cells = None      # what the cells showed, once they have all run
         self.probes = {}       # probe id -> results, as each probe finishes
         self.done = False
+        self.refused = None    # why the process could not be contained
 
     def feed(self, data):
         self.size += len(data)
@@ -210,6 +214,8 @@ class Report:
             elif event == "probed" and self.last == ("probe", message["id"]):
                 self.probes[message["id"]] = self.validated_probe(message["id"], message["results"])
                 self.last = ("probed", message["id"])
+            elif event == "refused" and self.last == ("start", None):
+                self.refused = one_line(message["why"])
             elif event == "done" and self.cells is not None and set(self.probes) == set(self.job["probes"]):
                 self.done = True
             else:
@@ -344,6 +350,9 @@ class Sandbox:
             copy = workdir / "student"
             private_copy(folder, copy)
             job["folder"] = str((copy / relative).parent)
+            job["workdir"] = str(copy)
+            job["cpu_seconds"] = int(self.limits.timeout) + 5
+            job["contain"] = self.limits.contain
             return self.watch(job, run)
         except OSError as error:
             return Report(job), f"could not be started ({one_line(error)})"
@@ -385,6 +394,8 @@ class Sandbox:
                 if not data:
                     process.join(5)
                     ending = death(process.exitcode, memory_limited=True)
+                    if report.refused:
+                        ending = f"could not be contained ({report.refused}); it was not run"
                     break
                 try:
                     report.feed(data)
@@ -421,6 +432,18 @@ class Sandbox:
 
 
 def _run_worker(job, writer):
-    os.setsid()  # its own process group: one signal ends it and all it started
+    """In the forked child: shut it in (contain.py), then run the file (worker.py)."""
+    fd = writer.fileno()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for standard in (0, 1, 2):  # stdin, stdout, stderr: nothing in, nothing out but the report
+        os.dup2(devnull, standard)
+    for low, high in ((3, fd), (fd + 1, 1 << 16)):  # no other descriptor of the grader's stays open
+        os.closerange(low, high)
+    try:
+        contain.enter(job["workdir"], cpu_seconds=job["cpu_seconds"], max_processes=MAX_PROCESSES,
+                      namespaces=job["contain"])
+    except Exception as error:  # contain.Incomplete, or the kernel changed its mind: never run uncontained
+        os.write(fd, ("\n" + json.dumps({"event": "refused", "why": one_line(error)}) + "\n").encode())
+        os._exit(70)
     from grader import worker
-    worker.main(job, writer.fileno())
+    worker.main(job, fd)
