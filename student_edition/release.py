@@ -8,10 +8,12 @@ exercises/ is out of date or if a line of a solution region shows anywhere in th
 Run it with `make release`.
 """
 import argparse
+import os
 import re
 import shutil
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -102,16 +104,24 @@ def leaks(files, lines):
     return found
 
 
+def zip_date():
+    """The date the zip gives its files: now, or $SOURCE_DATE_EPOCH's for a reproducible zip.
+
+    Not a fixed old date: JupyterLab shows it to students ("modified 46 years ago")."""
+    return time.gmtime(max(int(os.environ.get("SOURCE_DATE_EPOCH", time.time())), 315532800))[:6]
+
+
 def write_zip(files, path):
-    """A zip of the bundle under NAME/, the same bytes for the same files (fixed dates, sorted)."""
+    """A zip of the bundle under NAME/, files in sorted order, all with the same date."""
     partial = path.with_name(path.name + ".partial")
+    date = zip_date()
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for folder in sorted({f"{NAME}/"} | {f"{NAME}/{name.rsplit('/', 1)[0]}/" for name in files if "/" in name}):
-            entry = zipfile.ZipInfo(folder, date_time=(1980, 1, 1, 0, 0, 0))
+            entry = zipfile.ZipInfo(folder, date_time=date)
             entry.external_attr = (0o40755 << 16) | 0x10
             archive.writestr(entry, b"")
         for name in sorted(files):
-            entry = zipfile.ZipInfo(f"{NAME}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            entry = zipfile.ZipInfo(f"{NAME}/{name}", date_time=date)
             entry.external_attr = 0o100644 << 16
             entry.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(entry, files[name])

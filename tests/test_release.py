@@ -62,6 +62,18 @@ def test_the_zip_holds_exactly_the_bundle_under_one_folder(built, bundle):
     assert files_in(folder) == files_in(bundle)
     for name in files_in(bundle):
         assert (folder / name).read_bytes() == (bundle / name).read_bytes(), name
+    with zipfile.ZipFile(folder.parent / f"{BUNDLE}.zip") as archive:  # JupyterLab shows these dates
+        assert all(info.date_time[0] >= 2025 for info in archive.infolist())
+
+
+def test_the_zip_is_reproducible_with_source_date_epoch(tmp_path):
+    environment = {**os.environ, "SOURCE_DATE_EPOCH": "1764200000"}
+    for out in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "student_edition.release", "--out", str(tmp_path / out)],
+                       check=True, capture_output=True, cwd=ROOT, env=environment, timeout=120)
+    assert (tmp_path / "a" / f"{BUNDLE}.zip").read_bytes() == (tmp_path / "b" / f"{BUNDLE}.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a" / f"{BUNDLE}.zip") as archive:
+        assert {info.date_time for info in archive.infolist()} == {(2025, 11, 26, 23, 33, 20)}
 
 
 def test_no_grader_test_or_solution_file_is_in_it(bundle):
