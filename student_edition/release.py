@@ -65,6 +65,21 @@ def check_edition_is_current(root):
                 raise ReleaseError(f"exercises/{path.name} is out of date with {path.name}: run `make exercises`")
 
 
+NOTEBOOK_ROWS = "<!-- one row per notebook, written by student_edition/release.py -->\n"
+
+
+def students_readme(notebooks):
+    """The README template with a table row per notebook: its file name and its title."""
+    rows = []
+    for path in notebooks:
+        title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0].lstrip("# ").strip()
+        rows.append(f"| `{path.name}` | {title} |\n")
+    template = (TEMPLATES / "README.md").read_text(encoding="utf-8")
+    if NOTEBOOK_ROWS not in template:
+        raise ReleaseError(f"{TEMPLATES / 'README.md'} has lost the line {NOTEBOOK_ROWS.strip()}")
+    return template.replace(NOTEBOOK_ROWS, "".join(rows))
+
+
 def bundle_files(root=ROOT):
     """{path inside the bundle: content} of everything the bundle holds."""
     notebooks = sorted((root / "exercises").glob("*.ipynb"))
@@ -72,7 +87,8 @@ def bundle_files(root=ROOT):
         raise ReleaseError(f"no notebook in {root / 'exercises'}: run `make exercises`")
     files = {path.name: bundled_notebook(path).encode("utf-8") for path in notebooks}
     files.update({f"data/{path.name}": path.read_bytes() for path in sorted((root / "data").glob("*.csv"))})
-    for name in ("README.md", "Makefile", "course.py"):
+    files["README.md"] = students_readme(notebooks).encode("utf-8")
+    for name in ("Makefile", "course.py"):
         files[name] = (TEMPLATES / name).read_bytes()
     files["requirements.txt"] = student_requirements((root / "requirements.txt").read_text()).encode("utf-8")
     return files
