@@ -170,9 +170,14 @@ def test_bundled_notebooks_run_and_their_checks_say_not_done_yet(bundle, name):
 
 
 def load_course_script(bundle):
+    """The bundle's course.py as a module (no __pycache__ left in the bundle)."""
     spec = importlib.util.spec_from_file_location("course", bundle / "course.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.dont_write_bytecode, before = True, sys.dont_write_bytecode
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = before
     return module
 
 

@@ -9,6 +9,7 @@ later runs reuse it, and install again only when requirements.txt changes. `make
 """
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,8 +40,9 @@ def set_up():
     if not venv_python().exists():
         print("Creating .venv, the course's own Python environment (first time only) ...", flush=True)
         if subprocess.call([sys.executable, "-m", "venv", str(VENV)]) != 0:
+            shutil.rmtree(VENV, ignore_errors=True)  # a half-made .venv (no pip) would fail later, less clearly
             sys.exit("course.py: could not create .venv. On Debian or Ubuntu, install the venv module "
-                     "(sudo apt-get install python3-venv), delete the .venv folder, and try again.")
+                     "(sudo apt-get install python3-venv), then run the command again.")
     print("Installing numpy, matplotlib, scikit-learn and JupyterLab into .venv "
           "(a few minutes the first time; needs the internet) ...", flush=True)
     install = [str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
