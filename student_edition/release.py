@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "bundle"
 NAME = "neural-networks-day1"
 STUDENT_PACKAGES = ["numpy", "scikit-learn", "matplotlib", "jupyterlab", "ipykernel", "ipython", "nbformat", "nbclient"]
-# The edition's banner points at the solution beside exercises/; the bundle has none.
-SOLUTION_POINTER = re.compile(r" *When you are done, compare with the solution, `[^`]*`\.")
+# The edition's banner points at the solution beside exercises/; the bundle has none. The
+# sentence may wrap onto the banner's next line, after its "> " quote mark.
+SOLUTION_POINTER = re.compile(r"[ \t]*" + r"(?:\s|>)+".join(
+    map(re.escape, "When you are done, compare with the solution,".split())) + r"(?:\s|>)+`[^`]*`\.")
 MIN_LEAK_LENGTH = 12  # shorter solution lines (`return z`) may honestly appear elsewhere
 
 
