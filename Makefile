@@ -8,7 +8,7 @@ ARGS ?=
 SUBMISSIONS ?=
 GRADEBOOK ?= grades.csv
 
-.PHONY: lab test grade notebooks exercises clean
+.PHONY: lab test grade notebooks exercises release clean
 
 $(READY): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ notebooks: $(READY)
 ## make exercises: regenerate the student edition (exercises/) from the solution notebooks
 exercises: $(READY)
 	$(BIN)/python -m student_edition
+
+## make release: the students' bundle, dist/neural-networks-day1/ and its zip (README: A release for students)
+release: $(READY)
+	$(BIN)/python -m student_edition.release --out dist
 
 clean:
 	rm -rf $(VENV) .pytest_cache
