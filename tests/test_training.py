@@ -237,7 +237,7 @@ def test_the_blank_edition_checks_say_not_implemented():
     edition = code_cells(ROOT / "exercises" / NAME)
     assert sum("raise NotImplementedError(" in source for source in edition) == 2
     namespace, output = run_tolerantly(edition, ROOT / "exercises")
-    assert "ex6.q1: check passed" not in output and "ex6.q2: check passed" not in output
+    assert "check passed" not in output
     assert "ex6.q1: not computed yet" in output and "ex6.q2: not computed yet" in output
     with pytest.raises(NotImplementedError):
         namespace["gradients"](S.EX6_EX4_PARAMS, MATH, CHEMISTRY, EXAM)
