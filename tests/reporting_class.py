@@ -235,11 +235,11 @@ def boilerplate():
 
 
 def filled_cells(exercise_index, own_code):
-    """The student edition's code cells of one exercise, with the student's code where the stubs were."""
+    """The student edition's code cells of one exercise, with the student's code (cells) where the stubs were."""
     cells = [c.source for c in nbformat.read(EXERCISES[exercise_index], as_version=4).cells if c.cell_type == "code"]
     first_stub = next(i for i, source in enumerate(cells) if "NotImplementedError" in source)
     kept = [source for source in cells if "NotImplementedError" not in source]
-    return kept[:first_stub] + [own_code] + kept[first_stub:]
+    return kept[:first_stub] + list(own_code) + kept[first_stub:]
 
 
 def write_notebook(path, cells):
@@ -250,12 +250,14 @@ def write_notebook(path, cells):
 
 
 def write_class(folder):
-    """ada, chloe, dan: five notebooks each; ben: one notebook with all five exercises. Returns the folder."""
+    """ada, chloe, dan: five notebooks each; ben: one notebook with all five exercises (his code once, the
+    given cells of the five). Returns the folder."""
     folder = Path(folder)
     for name, codes in (("ada", ADA), ("chloe", CHLOE), ("dan", DAN)):
         for index, code in enumerate(codes):
-            write_notebook(folder / name / EXERCISES[index].name, filled_cells(index, code))
-    all_cells = [cell for index, code in enumerate(ADA) for cell in filled_cells(index, disguise(code))]
+            # each notebook of the edition repeats the earlier ones' code (Neuron...): so does the student's
+            write_notebook(folder / name / EXERCISES[index].name, filled_cells(index, codes[:index + 1]))
+    all_cells = [cell for index, code in enumerate(ADA) for cell in filled_cells(index, [disguise(code)])]
     write_notebook(folder / "ben" / "tp_reseaux_de_neurones.ipynb", all_cells)
     return folder
 
