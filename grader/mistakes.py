@@ -90,7 +90,8 @@ def mistake(result):
         known = _generic(float(expected), float(got))
         if known:
             return known
-    return f"{result.kind}: {pattern(result.reason)}", ""
+    text = pattern(result.reason)
+    return (text if text.startswith(result.kind) else f"{result.kind}: {text}"), ""
 
 
 def pattern(reason):

@@ -23,13 +23,17 @@ h1{font-size:1.5rem;margin:.5rem 0}h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
 table{border-collapse:collapse;margin:.5rem 0;background:#fff}
 th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top}
 td.num,th.num{text-align:right}
+td.who{min-width:9rem}
 .scroll{overflow-x:auto}
 code,pre{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;font-size:.85rem}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f3f3f3;padding:.5rem;margin:.3rem 0;border-radius:4px}
 p,li,td{overflow-wrap:anywhere}
 img{max-width:100%;height:auto}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}
-@media (max-width:40rem){.side{grid-template-columns:1fr}main{padding:.6rem}}
+@media (max-width:40rem){.side{grid-template-columns:1fr}main{padding:.6rem}
+table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:100%}
+table.stack tr:first-child{display:none}table.stack tr{margin:.5rem 0;border:1px solid #ddd}
+table.stack td{border:0;text-align:left}table.stack td::before{content:attr(data-label) ": ";color:#555}}
 .note{background:#fff8e1;border:1px solid #f0d98c;border-radius:6px;padding:.5rem .8rem}
 """
 

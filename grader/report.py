@@ -1,4 +1,5 @@
 """The class report for the instructor: pass rates, grouped mistakes, totals, and near-identical code to look at."""
+import re
 import statistics
 
 from grader import similarity
@@ -88,16 +89,24 @@ def totals_section(students):
             f'<img src="data:image/png;base64,{png(total_figure(values))}" alt="histogram of the totals">')
 
 
+def short(reason, most=200):
+    """A reason without the notebook's notes, cut to a readable length."""
+    reason = re.sub(r"\s*\[the notebook:.*$", "", reason or "")
+    return reason if len(reason) <= most else reason[:most - 3] + "..."
+
+
 def mistakes_section(students):
     groups = mistake_groups(students)
     if not groups:
         return "<h2>Most common reasons for a lost point</h2><p>No point was lost.</p>"
-    rows = "".join(f"<tr><td>{esc(label)}</td><td class=num>{len(names)}</td><td>{esc(', '.join(qs))}</td>"
-                   f"<td>{esc(', '.join(names))}</td><td><code>{esc(example)}</code></td></tr>"
+    rows = "".join(f"<tr><td data-label='kind of mistake'>{esc(label)}</td><td class=num data-label=students>"
+                   f"{len(names)}</td><td data-label=questions>{esc(', '.join(qs))}</td>"
+                   f"<td class=who data-label=who>{esc(', '.join(names))}</td>"
+                   f"<td data-label='an example'><code>{esc(short(example))}</code></td></tr>"
                    for label, names, qs, example in groups)
     return ("<h2>Most common reasons for a lost point</h2><p>Grouped by the kind of mistake, guessed from the "
             "expected and the wrong value on the statement's input; otherwise by the reason with its numbers "
-            "replaced by #.</p><div class=scroll><table><tr><th>kind of mistake</th><th class=num>students</th>"
+            "replaced by #.</p><div class=scroll><table class=stack><tr><th>kind of mistake</th><th class=num>students</th>"
             f"<th>questions</th><th>who</th><th>an example</th></tr>{rows}</table></div>")
 
 

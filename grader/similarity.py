@@ -122,7 +122,11 @@ def fingerprints(files):
 
 
 def boilerplate_hashes(boilerplate):
-    return {value for code in boilerplate for value, _ in run_hashes(tokens(code))}
+    """Every run of the given code: of each text, and of the texts one after the other (cells that follow
+    each other in the edition follow each other in the students' notebooks too)."""
+    boilerplate = list(boilerplate)
+    sequences = [tokens(code) for code in boilerplate] + [[t for code in boilerplate for t in tokens(code)]]
+    return {value for sequence in sequences for value, _ in run_hashes(sequence)}
 
 
 def find_pairs(students, boilerplate=(), threshold=THRESHOLD, min_shared=MIN_SHARED, common=None):

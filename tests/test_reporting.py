@@ -177,7 +177,7 @@ def test_an_unknown_mistake_groups_by_its_reason_without_digits():
     two = lost("ex1.q1", "hidden check Neuron(1.5, -2, 0.3).feedforward(-3, 2e-3): expected 0.1, got 0.7 (in b.py)",
                kind="hidden check")
     assert mistake(one) == mistake(two)
-    assert mistake(one)[0] == "hidden check: hidden check Neuron(#, ...).feedforward(#, ...): expected #, got #"
+    assert mistake(one)[0] == "hidden check Neuron(#, ...).feedforward(#, ...): expected #, got #"
     assert mistake(lost("ex5.q2", "no output", expected=1.0, got=0.123))[0] == "wrong value: no output"
 
 
