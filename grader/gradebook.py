@@ -13,15 +13,18 @@ def cell(text):
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def check_writable(path):
-    """A clear error before grading starts, not after: the gradebook's folder must be writable."""
-    folder = Path(path).expanduser().resolve().parent
+def check_writable(path, option="--gradebook"):
+    """A clear error before grading starts, not after: the output's folder must be writable."""
+    path = Path(path).expanduser()
+    folder = path.resolve().parent
+    if option.startswith("--feedback"):  # a folder of pages: it may not exist yet, its parent must
+        folder = folder.parent if not folder.is_dir() else folder
     if not folder.is_dir():
-        return f"--gradebook {path}: the folder {folder} does not exist"
+        return f"{option}: the folder {folder} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK):
-        return f"--gradebook {path}: the folder {folder} is not writable"
-    if Path(path).is_dir():
-        return f"--gradebook {path}: is a folder; give a file name such as grades.csv"
+        return f"{option}: the folder {folder} is not writable"
+    if path.is_dir() and not option.startswith("--feedback"):
+        return f"{option}: is a folder; give a file name such as grades.csv"
     return None
 
 

@@ -8,33 +8,14 @@ none does, the reason comes from the most relevant file, and says which file tha
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 from grader import contain, questions
 from grader.intake import exercises_named
+from grader.results import QuestionResult
 from grader.sandbox import Sandbox, one_line
 
 MAX_REASON = 300
 WEAK_KINDS = ("missing", "not shown")  # a file that does not even try the question
-
-
-@dataclass
-class QuestionResult:
-    question: str
-    points: int
-    reason: str                   # one line; "" or a note when the point is earned
-    file: str | None = None       # the student's file the question was judged on
-    kind: str = "ok"
-    expected: float | None = None  # on the statement's input, when a value was compared
-    got: float | None = None
-
-
-@dataclass
-class StudentResult:
-    name: str
-    questions: dict = field(default_factory=dict)  # question id -> QuestionResult (the graded ones)
-    problems: list = field(default_factory=list)   # one line each
-    files: dict = field(default_factory=dict)      # relative path -> code, for the class report
 
 
 def new_seed():
@@ -73,6 +54,10 @@ def decide(question, runs, probes_sent, student):
         named = exercise in exercises_named(run.name)
         weight = 0 if named else (1 if verdict.kind not in WEAK_KINDS else 3)
         failures.append((weight, order, run, verdict))
+    attempted = [(run, v) for _, _, run, v in failures
+                 if exercise in exercises_named(run.name) or v.kind not in (*WEAK_KINDS, "crash")]
+    if question in questions.BONUS_IDS and not attempted:
+        return QuestionResult(question, 0, "bonus not attempted (no file defines or shows it)", None, "not attempted")
     _, _, run, verdict = min(failures, key=lambda failure: failure[:2])
     reason = verdict.reason if verdict.kind == "crash" else f"{verdict.reason} (in {run.name})"
     problems = [p for p in run.problems if p not in reason]

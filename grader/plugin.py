@@ -1,4 +1,5 @@
 """The pytest side of the grader: options, one item per (student, question), the table and the gradebook."""
+import json
 import os
 import shlex
 from pathlib import Path
@@ -8,7 +9,7 @@ import pytest
 from grader import gradebook
 from grader.grading import Grading
 from grader.intake import ClassError, Student, find_class
-from grader.questions import BONUS_IDS, NOTEBOOKS, QUESTION_IDS
+from grader.questions import ALL_NOTEBOOKS, BONUS_IDS, QUESTION_IDS
 from grader.sandbox import Limits, one_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,8 @@ def pytest_addoption(parser):
                     help="grade the class in DIR (a folder of student folders, one student's folder, "
                          "an LMS download or a .zip)")
     group.addoption("--gradebook", metavar="FILE", help="write the points to this CSV file")
+    group.addoption("--feedback", metavar="DIR", help="write one HTML page of feedback per student into DIR")
+    group.addoption("--report", metavar="FILE", help="write the class report (HTML) for the instructor to FILE")
     group.addoption("--grade-seed", type=int, default=None, metavar="N",
                     help="draw the hidden inputs from this seed (default: a new one each run, printed)")
     group.addoption("--grade-timeout", type=float, default=60.0, metavar="SECONDS",
@@ -58,7 +61,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
 
 
 def own_notebooks():
-    files = [Path(name) for name in NOTEBOOKS if (ROOT / name).is_file()]
+    files = [Path(name) for name in ALL_NOTEBOOKS if (ROOT / name).is_file()]
     return [Student(OWN_NOTEBOOKS, ROOT, files)]
 
 
@@ -67,10 +70,12 @@ def pytest_configure(config):
     for name in ("grade_timeout", "grade_cell_timeout", "grade_memory", "grade_output", "grade_jobs"):
         if option(name) <= 0:
             raise pytest.UsageError(f"--{name.replace('_', '-')} must be positive, got {option(name)}")
-    if option("gradebook"):
-        problem = gradebook.check_writable(option("gradebook"))
-        if problem:
-            raise pytest.UsageError(problem)
+    for name in ("gradebook", "report", "feedback"):
+        if option(name):
+            problem = gradebook.check_writable(option(name) if name != "feedback" else Path(option(name)) / "x",
+                                               f"--{name} {option(name)}")
+            if problem:
+                raise pytest.UsageError(problem)
     passed_over = []
     if option("submissions"):
         try:
@@ -150,14 +155,16 @@ class GradeReport:
 
     def __init__(self, config):
         self.config = config
-        self.grades = {}  # (student name, question) -> (points, reason)
-        self.note = None
+        self.grades = {}   # (student name, question) -> (points, reason)
+        self.details = {}  # (student name, question) -> every property of its item
+        self.notes = []
 
     def pytest_runtest_logreport(self, report):
         properties = dict(report.user_properties)
         if report.when == "call" and "question" in properties:
             key = (properties["student"], properties["question"])
             self.grades[key] = (properties["points"], properties["reason"])
+            self.details[key] = properties
 
     def rows(self):
         """One row per student: points per question ('' if not graded), the total of the eight, bonus."""
@@ -173,14 +180,58 @@ class GradeReport:
 
     def pytest_sessionfinish(self, session, exitstatus):
         self.config.grading.close()
+        if hasattr(self.config, "workerinput"):
+            return
+        self.write_pages(exitstatus)
         path = self.config.getoption("gradebook")
-        if not path or hasattr(self.config, "workerinput"):
+        if not path:
             return
         if exitstatus == pytest.ExitCode.INTERRUPTED:
-            self.note = f"gradebook {path} not written: the run was interrupted"
+            self.notes.append(f"gradebook {path} not written: the run was interrupted")
         else:
             gradebook.write(path, ["student", *QUESTION_IDS, "total", *BONUS_IDS], self.rows())
-            self.note = f"gradebook written to {path} (seed {self.config.grading.seed})"
+            self.notes.append(f"gradebook written to {path} (seed {self.config.grading.seed})")
+
+    def results(self):
+        """One StudentResult per student with a graded question, for the feedback and the report."""
+        from grader.results import QuestionResult, StudentResult
+        from grader.sandbox import read_cells
+        students = []
+        for student in self.config.grading.students:
+            graded = {q: p for (name, q), p in self.details.items() if name == student.name}
+            if not graded:
+                continue
+            result = StudentResult(student.name)
+            for question, p in graded.items():
+                result.questions[question] = QuestionResult(
+                    question, p["points"], p["reason"], p.get("file") or None, p.get("kind", "ok"),
+                    float(p["expected"]) if p.get("expected") else None, float(p["got"]) if p.get("got") else None)
+            result.problems = json.loads(next(iter(graded.values())).get("problems", "[]"))
+            for relative in student.files:
+                try:
+                    result.files[str(relative)] = "\n\n".join(read_cells(student.folder / relative)[1])
+                except ValueError:
+                    pass
+            students.append(result)
+        return students
+
+    def write_pages(self, exitstatus):
+        feedback_dir, report_file = self.config.getoption("feedback"), self.config.getoption("report")
+        if not (feedback_dir or report_file):
+            return
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.notes.append("feedback and class report not written: the run was interrupted")
+            return
+        seed, students = self.config.grading.seed, self.results()
+        if feedback_dir:
+            from grader.feedback import write_feedback
+            Path(feedback_dir).mkdir(exist_ok=True)
+            written = write_feedback(feedback_dir, students, seed)
+            self.notes.append(f"feedback written to {feedback_dir} ({len(written)} pages, one per student)")
+        if report_file:
+            from grader.report import write_report
+            write_report(report_file, students, seed, boilerplate=given_code())
+            self.notes.append(f"class report written to {report_file}")
 
     def pytest_terminal_summary(self, terminalreporter):
         write = terminalreporter.write_line
@@ -198,7 +249,8 @@ class GradeReport:
                 write(f"{name:<{width}}  " + " ".join(f"{str(p):>6}" for p in points) + f"  {total}/{graded}"
                       + "".join(f" {str(p):>6}" for p in bonus))
             del columns
-        lost = [(s, q, reason) for (s, q), (points, reason) in self.grades.items() if points == 0]
+        lost = [(s, q, reason) for (s, q), (points, reason) in self.grades.items()
+                if points == 0 and self.details[(s, q)].get("kind") != "not attempted"]
         if lost:
             write("")
             write("lost points:")
@@ -216,5 +268,16 @@ class GradeReport:
         if rows:
             write("")
             write(f"seed {grading.seed}: --grade-seed {grading.seed} draws the same hidden inputs again")
-        if self.note:
-            write(self.note)
+        for note in self.notes:
+            write(note)
+
+
+def given_code():
+    """The code every student starts from (the student edition's given cells): not similarity."""
+    import nbformat
+    cells = []
+    for path in sorted((ROOT / "exercises").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        cells += [cell.source for cell in notebook.cells
+                  if cell.cell_type == "code" and "NotImplementedError" not in cell.source]
+    return cells

@@ -26,8 +26,10 @@ REL_TOL, ABS_TOL = 1e-9, 1e-12
 
 NOTEBOOKS = ("ex01_neuron.ipynb", "ex02_neural_network.ipynb", "ex03_log_loss.ipynb",
              "ex04_forward_propagation.ipynb", "ex05_regression.ipynb")
+BONUS_NOTEBOOKS = ("ex06_training.ipynb",)
+ALL_NOTEBOOKS = NOTEBOOKS + BONUS_NOTEBOOKS
 QUESTION_IDS = ("ex1.q1", "ex2.q1", "ex3.q1", "ex4.q1", "ex4.q2", "ex5.q1", "ex5.q2", "ex5.q3")
-BONUS_IDS = ()
+BONUS_IDS = ("ex6.q1", "ex6.q2")  # exercise 6 (bonus): own columns, not in the total of eight
 EXERCISE_OF = {question: int(question[2]) for question in QUESTION_IDS + BONUS_IDS}
 TOPICS = {1: "the neuron", 2: "the network", 3: "log loss", 4: "forward propagation", 5: "regression",
           6: "training"}
@@ -53,6 +55,10 @@ EX3_Y_TRUE, EX3_Y_PRED = [0, 1, 1, 0, 1], [0.1, 0.8, 0.6, 0.5, 0.3]
 EX4_NETWORK = ((0.05, 0.001, 0), (0.02, 0.003, 0), (2, 0, 0))
 EX5_NETWORK = ((0.05, 0.001, 0, False), (0.002, 0.003, 0, False), (2, 7, 10, True))
 EX4_TABLE = statement_table("exam_success.csv", "exam_success")
+EX6_GRADIENT_AT = [0.05, 0.001, 0, 0.02, 0.003, 0, 2, 0, 0]  # exercise 4's weights, raw grades
+EX6_START = [0.13, -0.13, 0.64, 0.1, -0.54, 0.36, 1.3, 0.95, -0.7]  # then 200 steps at 0.5, standardised
+EX6_LEARNING_RATE, EX6_STEPS = 0.5, 200
+EX6_LABEL = r"after\s*200"
 EX5_TABLE = statement_table("physics_grades.csv", "physics")
 
 
@@ -102,6 +108,15 @@ class Draw:
     def grades(self, count):
         return [self.numbers(2, 0, 20) for _ in range(count)]
 
+    def training_tables(self, count):
+        """(params, x1, x2, y): random weights and a small standardised-looking table."""
+        cases = []
+        for n in (3, 5, 4)[:count]:
+            y = [float(self.rng.randint(0, 1)) for _ in range(n - 1)]
+            y.append(1.0 - y[0])  # both classes present
+            cases.append({"args": [self.numbers(9, -1.5, 1.5), self.numbers(n, -2, 2), self.numbers(n, -2, 2), y]})
+        return cases
+
 
 def probes(seed, student):
     """The probes every file of this student runs: plain data, sent to its process."""
@@ -123,7 +138,17 @@ def probes(seed, student):
                            "cases": draw.labels_and_probabilities(2)},
         "mse_named": {"kind": "matching", "pattern": MSE_NAME, "cases": draw.targets_and_predictions(2)},
         "predictors": {"kind": "predictors", "cases": draw.grades(4)},
+        "gradients": {"kind": "function", "name": "gradients",
+                      "cases": [{"args": [EX6_GRADIENT_AT, *statement_columns()]}, *draw.training_tables(3)]},
+        "train": {"kind": "function", "name": "train",
+                  "cases": [{"args": [*case["args"], learning_rate, steps]}
+                            for case, learning_rate, steps in zip(draw.training_tables(2), (0.3, 1.0), (7, 3))]},
     }
+
+
+def statement_columns():
+    """The exam table as the three columns of exercise 6: maths, chemistry, exam_success."""
+    return [[row[1] for row in EX4_TABLE], [row[2] for row in EX4_TABLE], [row[3] for row in EX4_TABLE]]
 
 
 # --- what a file answered -------------------------------------------------------------------
@@ -358,6 +383,63 @@ def ex5_q3(evidence):
     return note
 
 
+def close_arrays(got, expected):
+    """Nine numbers each; an absolute margin scaled to the largest, since some are exactly 0."""
+    scale = max(1.0, max(abs(e) for e in expected))
+    return len(got) == len(expected) and all(
+        math.isclose(g, e, rel_tol=1e-7, abs_tol=1e-9 * scale) for g, e in zip(got, expected))
+
+
+def nine_numbers(evidence, probe, expected, describe, missing):
+    """A version of the named function whose every result is the expected array."""
+    results = evidence.results(probe)
+    if not isinstance(results, list):
+        raise Lost(f"the check could not run: {results.get('error', 'no result')}", "grader error")
+    if not results:
+        raise Lost(missing, "missing")
+    worst = None
+    for result in results:
+        for index, (value, wanted) in enumerate(zip(result["values"], expected)):
+            got = value.get("a") or ([value["v"]] if "v" in value else None)
+            if got is None:
+                worst = worst or (index, f"{describe(index)} {value['e']}", "error")
+                break
+            if not close_arrays(got, wanted):
+                shown = ", ".join(f"{g:.6g}" for g in got[:9])
+                worst = worst or (index, f"{describe(index)}: expected [{', '.join(f'{e:.6g}' for e in wanted)}], "
+                                         f"got [{shown}]", "wrong value" if index == 0 else "hidden check")
+                break
+        else:
+            return result["label"]
+    index, reason, kind = worst
+    raise Lost(("" if index == 0 else "hidden check ") + reason,
+               "not implemented" if "NotImplementedError" in reason else kind)
+
+
+def call_text(name, args):
+    return f"{name}(" + ", ".join("[" + fmt(a) + "]" if isinstance(a, list) else fmt([a]) for a in args) + ")"
+
+
+def ex6_q1(evidence):
+    cases = evidence.cases("gradients")
+    expected = [reference.gradients(*case["args"]) for case in cases]
+    nine_numbers(evidence, "gradients", expected, lambda i: call_text("gradients", cases[i]["args"]),
+                 "`gradients` is not defined")
+
+
+def ex6_q2(evidence):
+    math_grades, chemistry_grades, passed = statement_columns()
+    x1, x2 = reference.standardised(math_grades), reference.standardised(chemistry_grades)
+    trained = reference.train(EX6_START, x1, x2, passed, EX6_LEARNING_RATE, EX6_STEPS)
+    expected = reference.network_loss(trained, x1, x2, passed)
+    note = must_show(evidence, "the loss after 200 steps", expected, EX6_LABEL)
+    cases = evidence.cases("train")
+    wanted = [reference.train(*case["args"]) for case in cases]
+    nine_numbers(evidence, "train", wanted, lambda i: call_text("train", cases[i]["args"]),
+                 "`train` is not defined")
+    return note
+
+
 QUESTIONS = {  # question id -> (the statement's notebook name, the judge), in gradebook order
     "ex1.q1": (NOTEBOOKS[0], ex1_q1),
     "ex2.q1": (NOTEBOOKS[1], ex2_q1),
@@ -367,6 +449,8 @@ QUESTIONS = {  # question id -> (the statement's notebook name, the judge), in g
     "ex5.q1": (NOTEBOOKS[4], ex5_q1),
     "ex5.q2": (NOTEBOOKS[4], ex5_q2),
     "ex5.q3": (NOTEBOOKS[4], ex5_q3),
+    "ex6.q1": (BONUS_NOTEBOOKS[0], ex6_q1),
+    "ex6.q2": (BONUS_NOTEBOOKS[0], ex6_q2),
 }
 
 

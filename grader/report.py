@@ -23,7 +23,7 @@ def mistake_groups(students):
     groups = {}
     for student in students:
         for question, result in student.questions.items():
-            if result.points >= 1:
+            if result.points >= 1 or result.kind == "not attempted":  # a bonus left out is no mistake
                 continue
             label, _ = mistake(result)
             group = groups.setdefault(label, {"students": [], "questions": [], "example": result.reason})

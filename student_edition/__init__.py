@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.questions import NOTEBOOKS
+from grader.questions import ALL_NOTEBOOKS as NOTEBOOKS
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_PASTE, END_PASTE = "### BEGIN PASTE", "### END PASTE"

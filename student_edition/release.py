@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 
 from student_edition import BANNER_ID, BEGIN, END, write_edition
-from grader.questions import NOTEBOOKS
+from grader.questions import ALL_NOTEBOOKS as NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "bundle"

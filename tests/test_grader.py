@@ -110,6 +110,30 @@ def test_students_written_from_the_statement_get_what_a_fair_instructor_gives(tm
         assert len(line) < 400
 
 
+def test_feedback_and_class_report_for_the_class(tmp_path):
+    """One feedback page per student naming every question; the report finds the planted pair only;
+    a student's name is text, never markup."""
+    import shutil
+    classroom = tmp_path / "class"
+    shutil.copytree(FIXTURES / "class", classroom)
+    shutil.copytree(FIXTURES / "class" / "Emma Johnson", classroom / "<img src=x onerror=alert(1)>")
+    run = grade(str(classroom), "--gradebook", str(tmp_path / "g.csv"), "--feedback", str(tmp_path / "feedback"),
+                "--report", str(tmp_path / "report.html"))
+    assert f"feedback written to {tmp_path / 'feedback'} (20 pages, one per student)" in run.stdout, run.stdout[-3000:]
+    assert f"class report written to {tmp_path / 'report.html'}" in run.stdout
+    pages = sorted((tmp_path / "feedback").glob("*.html"))
+    assert len(pages) == 20
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert all(question in text for question in questions.QUESTION_IDS + questions.BONUS_IDS), page
+        assert "<img src=x" not in text and "<script" not in text
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    pairs = re.findall(r'<h3><span>([^<]*)</span> <span class="points">score', report)
+    assert pairs == ["Ada Okafor &amp; Tom Weller"], pairs
+    assert "to look at" in report and "&lt;img src=x onerror=alert(1)&gt;" in report and "<img src=x" not in report
+    assert "sum instead of mean" in report  # Emma's MSE, grouped by the kind of mistake
+
+
 def test_k_selects_questions_and_leaves_the_rest_blank(tmp_path):
     run = grade(str(FIXTURES / "submissions"), "--gradebook", str(tmp_path / "g.csv"),
                 "-k", "correct and ex3", *FAST_LIMITS)
