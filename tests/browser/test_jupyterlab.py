@@ -12,7 +12,6 @@ Screenshots of each whole notebook (and the server's log) are in build/browser-s
 import configparser
 import re
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
