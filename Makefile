@@ -40,8 +40,9 @@ test-browser: $(VENV)/.browser-ready
 ## pytest exits 1 when a point is lost: that is a normal class, so make grade succeeds; >= 2 is an error.
 grade: $(READY)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [GRADEBOOK=grades.csv]"; exit 2; }
-	$(BIN)/pytest --submissions "$(SUBMISSIONS)" --gradebook "$(GRADEBOOK)" $(ARGS); status=$$?; \
-	if [ $$status -eq 1 ]; then echo "make grade: points were lost (table above); grading worked, gradebook: $(GRADEBOOK)"; exit 0; fi; \
+	@echo '$(BIN)/pytest --submissions "$(SUBMISSIONS)" --gradebook "$(GRADEBOOK)" $(ARGS)'
+	@$(BIN)/pytest --submissions "$(SUBMISSIONS)" --gradebook "$(GRADEBOOK)" $(ARGS); status=$$?; \
+	if [ $$status -eq 1 ]; then echo "make grade: some points were lost (see the table); grading worked, gradebook: $(GRADEBOOK)"; exit 0; fi; \
 	exit $$status
 
 ## make notebooks: re-execute the solution notebooks in place, after editing one
