@@ -95,6 +95,8 @@ def running_lab(home, log_path):
     args = ["--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}", f"--LabApp.user_settings_dir={home / 'settings'}",
             f"--LabApp.workspaces_dir={home / 'workspaces'}",
+            # Opening a notebook makes a checkpoint: keep it out of the project (.ipynb_checkpoints/).
+            f"--FileCheckpoints.checkpoint_dir={home / 'checkpoints'}",
             # A safety net if the test is killed before it can stop the server: idle kernels go
             # after 15 minutes, and a server without kernels or activity 15 minutes later.
             "--MappingKernelManager.cull_idle_timeout=900", "--MappingKernelManager.cull_interval=60",
