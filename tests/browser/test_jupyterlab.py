@@ -93,7 +93,7 @@ READ_PAGE = """() => {
     formula_errors: Array.from(panel.querySelectorAll('mjx-merror'), e => e.getAttribute('data-mjx-error') || e.textContent),
     images: Array.from(panel.querySelectorAll('img')).map(img => ({
       complete: img.complete, width: img.naturalWidth, output: !!img.closest('.jp-OutputArea'),
-      src: img.getAttribute('src').slice(0, 60)})),
+      src: (img.getAttribute('src') || '').slice(0, 60)})),
     height: panel.querySelector('.jp-WindowedPanel-outer').scrollHeight,
   };
 }"""
@@ -104,6 +104,11 @@ RUN_FINISHED = """() => {
   const prompts = Array.from(panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt'), p => p.textContent);
   return status === 'idle' && !prompts.some(p => p.includes('*')) && prompts.some(p => /\\d/.test(p));
 }"""
+
+
+CLEARED = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell'))
+    .every(cell => !/\\d/.test(cell.querySelector('.jp-InputArea-prompt').textContent)
+                   && !cell.querySelector('.jp-OutputArea-output'))"""
 
 
 def menu(page, menu_name, item):
@@ -117,6 +122,8 @@ def run_all(page, lab, name):
     page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
     page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator')", timeout=60_000)
     menu(page, "Edit", "Clear Outputs of All Cells")
+    # No execution count left from the file: every number seen after Run All comes from this run.
+    page.wait_for_function(CLEARED, timeout=30_000)
     menu(page, "Run", "Run All Cells")
     page.wait_for_function(RUN_FINISHED, timeout=RUN_SECONDS * 1000, polling=500)
 
