@@ -129,7 +129,8 @@ def test_feedback_and_class_report_for_the_class(tmp_path):
         assert "<img src=x" not in text and "<script" not in text
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
     pairs = re.findall(r'<h3><span>([^<]*)</span> <span class="points">score', report)
-    assert pairs == ["Ada Okafor &amp; Tom Weller"], pairs
+    # the planted near-copy, and the <img> student, who is an exact copy of Emma made above
+    assert sorted(pairs) == ["&lt;img src=x onerror=alert(1)&gt; &amp; Emma Johnson", "Ada Okafor &amp; Tom Weller"], pairs
     assert "to look at" in report and "&lt;img src=x onerror=alert(1)&gt;" in report and "<img src=x" not in report
     assert "sum instead of mean" in report  # Emma's MSE, grouped by the kind of mistake
 
