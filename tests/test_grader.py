@@ -30,7 +30,7 @@ REASONS = {
     "hard exit": "exited with code 3|not shown|not defined",
     "memory hog": "memory|MemoryError",
     "invalid JSON": r"not valid JSON \(.+ at line \d+, column \d+\)",
-    "missing notebooks": r"\[no file named for exercise [345] among 2 files\]",
+    "missing notebooks": r"no file (named )?for exercise [345]",
     "calls input()": r"not shown.*input\(\) was called|input\(\) was called",
     "wrong weights": r"expected \S+, shown \S+",  # q2: Bob's output, q3: the MSE
 }
