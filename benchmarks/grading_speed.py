@@ -55,10 +55,11 @@ def build_class(folder, students):
     return sorted(folder.glob("*/ex0*.ipynb"))
 
 
-def grade_with_grader(folder):
+def grade_with_grader(folder, *options):
     started = time.perf_counter()
     gradebook = folder.parent / "grades.csv"
-    run = subprocess.run([sys.executable, "-m", "grader", str(folder), "-q", "--gradebook", str(gradebook)],
+    gradebook.unlink(missing_ok=True)
+    run = subprocess.run([sys.executable, "-m", "grader", str(folder), "-q", "--gradebook", str(gradebook), *options],
                          cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if not gradebook.exists():
@@ -111,8 +112,12 @@ def main():
 
         grader_seconds = grade_with_grader(folder)
         grader_rate = grader_seconds / len(notebooks)
-        print(f"grader (python -m grader): {grader_seconds:.1f} s for {len(notebooks)} notebooks, "
+        print(f"grader (python -m grader, contained): {grader_seconds:.1f} s for {len(notebooks)} notebooks, "
               f"{1000 * grader_rate:.0f} ms per notebook")
+        plain_seconds = grade_with_grader(folder, "--grade-no-contain")
+        print(f"grader without containment (--grade-no-contain): {plain_seconds:.1f} s, "
+              f"{1000 * plain_seconds / len(notebooks):.0f} ms per notebook; containment costs "
+              f"{100 * (grader_seconds / plain_seconds - 1):.0f}%")
 
         step = max(1, len(notebooks) // options.sample)
         sample = notebooks[::step][:options.sample]
@@ -124,7 +129,7 @@ def main():
         print(f"kernel per notebook (nbclient): {kernel_seconds:.1f} s for {len(sample)} notebooks, "
               f"{1000 * kernel_rate:.0f} ms per notebook; the class would take about "
               f"{kernel_rate * len(notebooks):.0f} s")
-        print(f"ratio: the grader is {kernel_rate / grader_rate:.1f}x faster per notebook")
+        print(f"ratio: the grader (contained) is {kernel_rate / grader_rate:.1f}x faster per notebook")
 
 
 if __name__ == "__main__":

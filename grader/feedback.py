@@ -45,6 +45,10 @@ def question_card(question, result):
     if result is None:
         return (f'<section class="card none"><h3><span>{esc(question)} &middot; {esc(title(question))}</span> '
                 f'<span class="points">not graded</span></h3><p>Not graded in this run.</p></section>')
+    if result.kind == "not attempted":
+        return (f'<section class="card none"><h3><span>{esc(question)} &middot; {esc(title(question))}</span> '
+                f'<span class="points">not attempted</span></h3><p>A bonus question you did not attempt: no '
+                f'file of yours defines or shows it. It does not count in the total.</p></section>')
     earned = result.points >= 1
     parts = [f'<section class="card {"ok" if earned else "lost"}"><h3><span>{esc(question)} &middot; '
              f'{esc(title(question))}</span> <span class="points">{esc(result.points)} / 1 point</span></h3>']

@@ -94,6 +94,13 @@ def code_files(folder):
 
 def student(name, folder):
     files, problems = code_files(folder)
+    if not files:  # say what was there instead
+        try:
+            found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        except OSError:
+            found = []
+        problems.append("found: " + (", ".join(found[:8]) + (" ..." if len(found) > 8 else "") if found
+                                     else "nothing, the folder is empty"))
     return Student(clean_name(name), folder, files, problems)
 
 

@@ -267,12 +267,12 @@ class Report:
         raise ValueError("value")
 
 
-def death(exitcode, memory_limited):
+def death(exitcode):
     if exitcode is None:
         return "did not stop"
     if exitcode < 0:
         name = signal.Signals(-exitcode).name
-        return f"was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" and memory_limited else "")
+        return f"was killed by {name}"
     if exitcode == 0:
         return "ended before reporting (exit(0) or os._exit(0) in the student's code)"
     return f"exited with code {exitcode} (os._exit() or a crash)"
@@ -393,7 +393,7 @@ class Sandbox:
                 data = os.read(fd, 1 << 16)
                 if not data:
                     process.join(5)
-                    ending = death(process.exitcode, memory_limited=True)
+                    ending = death(process.exitcode)
                     if report.refused:
                         ending = f"could not be contained ({report.refused}); it was not run"
                     break

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import NOTEBOOKS, ROOT, code_cells
+from grader.questions import ALL_NOTEBOOKS, QUESTION_IDS
 import statement as S
 from student_edition import (BEGIN, BEGIN_PASTE, END, END_PASTE, MarkerError, hint, solution_regions,
                              student_notebook, student_source, write_edition)
@@ -197,27 +198,49 @@ def complete(edition, solution):
 
 def grade_total(folder, tmp_path):
     gradebook = tmp_path / "grades.csv"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--submissions", str(folder),
-                          "--gradebook", str(gradebook)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    run = subprocess.run([sys.executable, "-m", "grader", str(folder), "--gradebook", str(gradebook)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
     with open(gradebook, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return run, rows
 
 
-def test_grader_gives_the_blank_edition_0_of_8(tmp_path):
+
+def completed_edition(folder, edit=None):
+    """The student edition (bonus included) completed with the solution code; `edit` changes a cell."""
+    folder.mkdir()
+    for name in ALL_NOTEBOOKS:
+        edition = complete(nbformat.read(EXERCISES / name, as_version=4), nbformat.read(ROOT / name, as_version=4))
+        for cell in edition.cells:
+            if edit and cell.cell_type == "code":
+                cell.source = edit(name, cell.source)
+        nbformat.write(edition, folder / name)
+    return folder
+
+
+def test_grader_gives_the_blank_edition_0_of_8_and_no_bonus(tmp_path):
     run, rows = grade_total(EXERCISES, tmp_path)
-    assert [(row["student"], row["total"]) for row in rows] == [("exercises", "0")], run.stdout[-3000:]
+    assert [(row["student"], row["total"], row["ex6.q1"], row["ex6.q2"]) for row in rows] == \
+        [("exercises", "0", "0", "0")], run.stdout[-3000:]
     assert "raised NotImplementedError: not implemented yet" in run.stdout
 
 
-def test_grader_gives_the_completed_edition_8_of_8(tmp_path):
-    folder = tmp_path / "completed"
-    folder.mkdir()
-    for name in NOTEBOOKS.values():
-        edition = nbformat.read(EXERCISES / name, as_version=4)
-        nbformat.write(complete(edition, nbformat.read(ROOT / name, as_version=4)), folder / name)
+def test_grader_gives_the_completed_edition_8_of_8_and_the_bonus(tmp_path):
+    run, rows = grade_total(completed_edition(tmp_path / "completed"), tmp_path)
+    assert [(row["student"], row["total"], row["ex6.q1"], row["ex6.q2"]) for row in rows] == \
+        [("completed", "8", "1", "1")], run.stdout[-3000:]
+
+
+def test_the_completed_edition_with_an_mse_summed_loses_ex5_q3_only(tmp_path):
+    """No given cell prints the right MSE next to the student's wrong one."""
+    def summed(name, source):
+        return source.replace("np.mean((y_true - y_pred) ** 2)", "np.sum((y_true - y_pred) ** 2)")
+
+    folder = completed_edition(tmp_path / "summed", summed)
+    assert "np.sum((y_true - y_pred) ** 2)" in (folder / NOTEBOOKS["ex05"]).read_text()
     run, rows = grade_total(folder, tmp_path)
-    assert [(row["student"], row["total"]) for row in rows] == [("completed", "8")], run.stdout[-3000:]
+    assert [rows[0][q] for q in QUESTION_IDS] == ["1"] * 7 + ["0"], run.stdout[-3000:]
+    assert "the MSE: expected 10.237608699909138, shown 40.95043479963655" in run.stdout
 
 
 # --- check messages --------------------------------------------------------------------

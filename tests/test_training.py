@@ -220,10 +220,11 @@ def completed(edition_sources, solution_sources):
     """The edition with each stub replaced by the solution's region (as a student would complete it)."""
     done = []
     for edition, solution in zip(edition_sources, solution_sources):
-        if "raise NotImplementedError(" not in edition:
+        if "raise NotImplementedError(" not in edition and not edition.startswith("# Paste your"):
             done.append(edition)
             continue
-        done.append("\n".join(line for line in solution.splitlines() if line.strip() not in (BEGIN, END)))
+        done.append("\n".join(line for line in solution.splitlines()
+                               if line.strip() not in (BEGIN, END, "### BEGIN PASTE", "### END PASTE")))
     return done
 
 
