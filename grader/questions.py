@@ -204,7 +204,7 @@ def first_failure(values, expected, describe):
 def passing_version(results, expected, describe, missing):
     """The label of a version whose every value is right; else Lost with the most useful reason."""
     if not isinstance(results, list):
-        raise Lost(f"the check could not run: {results.get('error', 'no result')}", "grader error")
+        raise Lost(f"the check could not run: {results.get('error', 'no result')}", "crash")
     if not results:
         raise Lost(missing, "missing")
     failures = []
@@ -394,7 +394,7 @@ def nine_numbers(evidence, probe, expected, describe, missing):
     """A version of the named function whose every result is the expected array."""
     results = evidence.results(probe)
     if not isinstance(results, list):
-        raise Lost(f"the check could not run: {results.get('error', 'no result')}", "grader error")
+        raise Lost(f"the check could not run: {results.get('error', 'no result')}", "crash")
     if not results:
         raise Lost(missing, "missing")
     worst = None

@@ -47,6 +47,15 @@ def run_notebook(path):
     return namespace
 
 
+def without_outputs(path):
+    """A notebook as a student saves it before running it: no outputs, no execution counts."""
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return notebook
+
+
 @pytest.fixture(scope="session")
 def solutions_dir(request):
     return Path(request.config.getoption("--solutions")).resolve()

@@ -14,7 +14,7 @@ import time
 import nbformat
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, without_outputs
 from grader.questions import NOTEBOOKS, QUESTION_IDS
 
 MARK = "grader-hostile-probe-7f3a"  # in the command line of every process a probe starts
@@ -61,14 +61,6 @@ for _ in range(20):
         break
 time.sleep(2)
 '''
-
-
-def without_outputs(path):
-    notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return notebook
 
 
 def digest(folder):

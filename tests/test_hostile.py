@@ -11,7 +11,7 @@ import sys
 import nbformat
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, without_outputs
 from grader.questions import NOTEBOOKS, QUESTION_IDS
 
 FORGE_CHANNEL = '''\
@@ -91,14 +91,6 @@ for fd in range(3, 256):
 CHEATS = {"forges the channel": FORGE_CHANNEL, "patches the grader": PATCH_THE_GRADER,
           "reads the stack": STACK_READER, "uses a lookup table": LOOKUP_TABLE,
           "cheats only when graded": ONLY_WHEN_GRADED, "half-written message": HALF_MESSAGE}
-
-
-def without_outputs(path):
-    notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return notebook
 
 
 def add_cell(notebook, source, index=None):
