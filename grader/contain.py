@@ -370,7 +370,7 @@ def _join_cgroup(version, base, controllers, max_processes, cpus):
     try:
         os.makedirs(folder, exist_ok=True)
         _sweep(folder)
-        if version == 2:  # the controllers for the notebooks' cgroups (an error if already on)
+        if version == 2:  # the notebooks' cgroups need the controllers (if refused, the limits fail below)
             try:
                 _put(os.path.join(folder, "cgroup.subtree_control"),
                      " ".join("+" + controller for controller in sorted(controllers)))
