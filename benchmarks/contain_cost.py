@@ -6,12 +6,17 @@ turns batch by batch so that a busy neighbour slows them all alike:
   setsid only      today's isolation (sandbox.py's worker calls os.setsid()),
   fallback         enter(namespaces=False): session, rlimits, Landlock,
   namespaces       enter(): user, mount, PID, network, IPC namespaces, pids cgroup or RLIMIT_NPROC,
-  no budget        the same without max_processes (no pids cgroup: what the cgroup costs, as root).
+                   cpu cgroup (one CPU for the notebook and all it starts) where writable,
+  no budget        the same without max_processes (no pids cgroup: what the cgroup costs, as root),
+  no CPU share     namespaces without the cpu cgroup (cpus=None: what that cgroup costs, as root).
 For each fork it measures "ready" (fork until the child, after containment, writes to the report
 pipe: what a notebook waits for) and "round trip" (fork until the parent has reaped the child,
 for contained ones the waiter, after the reaper and the namespaces are gone).
 
-    .venv/bin/python benchmarks/contain_cost.py [--rounds 10] [--batch 20] [--cold]
+    .venv/bin/python benchmarks/contain_cost.py [--rounds 10] [--batch 20] [--pause MS] [--cold]
+
+--pause waits between forks, as a grader does while a notebook runs: a cgroup move that needs an
+RCU grace period shows only then (back-to-back moves share one).
 
 --cold skips the fork server's imports (for a Python without the project's packages, e.g. as
 another user: setpriv --reuid=nobody --regid=nogroup --clear-groups python3 ... --cold).
@@ -39,7 +44,7 @@ def one_fork(way, workdir):
                 os.setsid()
             else:
                 contain.enter(workdir, cpu_seconds=60, max_processes=None if way == "no budget" else 64,
-                              namespaces=(way != "fallback"))
+                              namespaces=(way != "fallback"), cpus=None if way == "no CPU share" else 1)
             os.write(writer, b"r")
         finally:
             os._exit(0)
@@ -56,21 +61,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--pause", type=float, default=0, help="milliseconds to wait between forks")
     parser.add_argument("--cold", action="store_true", help="do not import what the fork server imports")
     args = parser.parse_args()
     if not args.cold:
         from grader import worker  # noqa: F401  (NumPy, matplotlib, scikit-learn, IPython: a realistic size)
-    ways = ["setsid only", "fallback", "namespaces", "no budget"]
+    ways = ["setsid only", "fallback", "namespaces", "no budget", "no CPU share"]
     print(f"probe: {contain.probe()}")
     with open("/proc/self/status", encoding="utf-8") as status:
         rss = next(line.split()[1] for line in status if line.startswith("VmRSS"))
-    print(f"warm parent: {int(rss) // 1024} MiB resident; {args.rounds} rounds x {args.batch} forks per way")
+    print(f"warm parent: {int(rss) // 1024} MiB resident; {args.rounds} rounds x {args.batch} forks per way, "
+          f"{args.pause:g} ms apart")
     times = {way: [] for way in ways}
     print(f"user id {os.getuid()}; " + ("cold (no fork-server imports)" if args.cold else "warm"))
     with tempfile.TemporaryDirectory(prefix="contain-cost-") as workdir:
         for _ in range(args.rounds):
             for way in ways:
                 for _ in range(args.batch):
+                    time.sleep(args.pause / 1000)
                     times[way].append(one_fork(way, workdir))
     print(f"{'':14}{'ready: median':>15}{'p90':>9}{'round trip: median':>21}{'p90':>9}   (ms)")
     for way in ways:
@@ -83,6 +91,10 @@ def main():
     extra = statistics.median(t[0] for t in times["namespaces"]) - base
     print(f"namespaces add {extra * 1000:.2f} ms to a notebook's start (median), "
           f"{len(times['namespaces'])} forks each")
+    for part in (0, 1):
+        extra = (statistics.median(t[part] for t in times["namespaces"])
+                 - statistics.median(t[part] for t in times["no CPU share"]))
+        print(f"the cpu cgroup adds {extra * 1000:.2f} ms to the {('start', 'round trip')[part]} (median)")
 
 
 if __name__ == "__main__":

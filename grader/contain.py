@@ -10,7 +10,9 @@ fork server), before any student code runs. It returns in a process from which t
 * it has a network namespace of its own: only a loopback interface, which is down;
 * it has no capabilities, cannot gain any (no_new_privs), and has RLIMIT_CPU and a
   process budget (a pids cgroup where writable, else RLIMIT_NPROC, which a user namespace makes
-  per-notebook for an ordinary user; the kernel never applies RLIMIT_NPROC to real root).
+  per-notebook for an ordinary user; the kernel never applies RLIMIT_NPROC to real root);
+* where a cpu cgroup is writable, it and everything it starts share one CPU at most (a CFS
+  quota), so many busy children cannot slow down the notebooks that run beside it.
 
 Linux only. The caller's process, the one the grader forked and knows the PID of, becomes a
 waiter outside the namespaces: it never returns from `enter`, waits for the notebook's process
@@ -46,7 +48,7 @@ PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_CLEAR_ALL, CAP_KILL = 2, 4, 5
 SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (same on every arch)
 CAPABILITY_VERSION_3 = 0x20080522
 INIT = ["/bin/sh", "-c", "read _"]  # PID 1: blocks until its stdin, the lifeline, closes
-CGROUP_FOLDER = "grader-contain"  # pids cgroups are made in here, one per notebook
+CGROUP_FOLDER = "grader-contain"  # pids and cpu cgroups are made in here, one per notebook
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -85,12 +87,13 @@ def _syscall_numbers():
 
 
 def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
-          tmp_bytes=256 * 2**20, namespaces=None):
+          tmp_bytes=256 * 2**20, namespaces=None, cpus=1):
     """Contain this process and everything it starts; return `Notes` in the contained process.
 
     workdir: the one folder (the private copy of the student's folder) that stays writable.
     cpu_seconds: RLIMIT_CPU of the notebook's process (SIGXCPU at the limit, SIGKILL 1 s later).
     max_processes: processes and threads the notebook may have at once, its own included.
+    cpus: CPUs the notebook and all it starts may use together (a cpu cgroup); None: no cap.
     memory_bytes: RLIMIT_AS, if given.  tmp_bytes: size of the private /tmp (and /dev/shm).
     namespaces: False forces the fallback; None (default) uses them unless GRADER_CONTAIN=fallback.
     Must be called while the process has a single thread (unshare refuses otherwise).
@@ -109,14 +112,14 @@ def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
         namespaces = os.environ.get("GRADER_CONTAIN", "") != "fallback"
     if namespaces:
         try:
-            _enter_namespaces(workdir, max_processes, tmp_bytes, notes)
+            _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes)
         except Refused as refused:
             notes.missing.append(f"namespaces refused ({refused}): {_FALLBACK_SAYS}")
             namespaces = False
     else:
         notes.missing.append(f"namespaces switched off: {_FALLBACK_SAYS}")
     if not namespaces:
-        _fallback(workdir, max_processes, notes)
+        _fallback(workdir, max_processes, cpus, notes)
     _limit(cpu_seconds, memory_bytes, notes)
     _drop_privileges(notes)
     return notes
@@ -129,20 +132,19 @@ _FALLBACK_SAYS = ("what the notebook starts can outlive it, /proc shows every pr
 # ---------------------------------------------------------------------------------------------
 # With namespaces: the waiter (outside) starts PID 1 (a shell) and the notebook's process (PID 2)
 
-def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
+def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes):
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         raise Refused(f"the process has {threads} threads; unshare needs exactly one")
     if not os.access(INIT[0], os.X_OK):
         raise Refused(f"no {INIT[0]} to be the namespace's PID 1")
-    cgroup = _join_pids_cgroup(max_processes, notes) if max_processes else None
+    cgroups, joined = _join_cgroups(max_processes, cpus, notes)
     uid, gid = os.geteuid(), os.getegid()
     try:
         _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC),
                "unshare(user, mount, pid, network, ipc)")
     except Refused:
-        if cgroup:
-            _leave_cgroup(cgroup)
+        _leave_cgroups(cgroups)
         raise
     try:  # a refusal from here on cannot be undone: the process is already in the namespaces
         _write("/proc/self/setgroups", "deny")
@@ -150,6 +152,7 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
         _private_mounts(workdir, tmp_bytes)
     except (Refused, OSError) as refused:
+        _leave_cgroups(cgroups)  # best effort: else the next notebook's sweep removes them
         raise Incomplete(f"containment left half done: {refused}") from None
     notes.applied += ["user, mount, pid, network and IPC namespaces", "read-only / except workdir and /tmp"]
 
@@ -164,14 +167,15 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
             (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0), (os.POSIX_SPAWN_DUP2, 1, 2)])
         worker = os.fork()
     except (Refused, OSError) as refused:
+        _leave_cgroups(cgroups)  # best effort: else the next notebook's sweep removes them
         raise Incomplete(f"containment left half done: {refused}") from None
     if worker:
-        keep = (lifeline_w,) + ((cgroup.folder_fd, cgroup.home_procs) if cgroup else ())
-        _wait_and_exit(worker, init, keep, cgroup)
+        keep = (lifeline_w,) + tuple(fd for cgroup in cgroups for fd in (cgroup.folder_fd, cgroup.home))
+        _wait_and_exit(worker, init, keep, cgroups)
     os.close(lifeline_w)
-    if cgroup:  # opened before the mounts turned read-only: the notebook must not inherit them
+    for cgroup in cgroups:  # opened before the mounts turned read-only: the notebook must not inherit them
         os.close(cgroup.folder_fd)
-        os.close(cgroup.home_procs)
+        os.close(cgroup.home)
     _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     if select.select([lifeline_r], [], [], 0)[0]:  # EOF: the waiter died before the prctl
         os._exit(1)
@@ -190,7 +194,7 @@ def _enter_namespaces(workdir, max_processes, tmp_bytes, notes):
         os.chdir(os.getcwd())  # the cwd may point into the mount that is now hidden
     except OSError:
         os.chdir(workdir)
-    if max_processes and cgroup is None:
+    if max_processes and "pids" not in joined:
         # In a user namespace of its own, RLIMIT_NPROC counts only this notebook's tasks (the
         # waiter and PID 1 included, hence + 2); the kernel exempts real root from it.
         resource.setrlimit(resource.RLIMIT_NPROC, (max_processes + 2, max_processes + 2))
@@ -282,7 +286,7 @@ def _close_all_but(keep):
     os.closerange(low, 1 << 20)
 
 
-def _wait_and_exit(worker, init, keep, cgroup):
+def _wait_and_exit(worker, init, keep, cgroups):
     """The waiter: outside the namespaces, it ends as the notebook's process ended. Never returns."""
     code = 1
     try:
@@ -290,8 +294,7 @@ def _wait_and_exit(worker, init, keep, cgroup):
         _, status = os.waitpid(worker, 0)
         os.kill(init, signal.SIGKILL)  # PID 1 gone, the kernel kills whatever else is left inside
         os.waitpid(init, 0)
-        if cgroup:
-            _leave_cgroup(cgroup)
+        _leave_cgroups(cgroups)
         if os.WIFSIGNALED(status):
             number = os.WTERMSIG(status)
             code = 128 + number
@@ -306,46 +309,97 @@ def _wait_and_exit(worker, init, keep, cgroup):
 
 
 # ---------------------------------------------------------------------------------------------
-# The process budget as a pids cgroup (root, or a delegated cgroup)
+# The process budget (pids) and the CPU share (cpu) as cgroups (root, or a delegated cgroup)
 
 @dataclass
 class _Cgroup:
     folder_fd: int   # the grader-contain folder, opened before the mount namespace changed
     name: str        # this notebook's cgroup in it
-    home_procs: int  # cgroup.procs of the cgroup we came from, to go back before removing ours
+    home: int        # the file that moves a task back to where it came from, before ours is removed
 
 
-def _pids_cgroup_base():
+CFS_PERIOD_US = 100_000  # cgroup v2's cpu.max period (v1 reads its cpu.cfs_period_us)
+
+
+def _cgroup_hierarchies():
+    """(version, base folder, controllers of those we use) of each hierarchy this process is in."""
     for line in _get("/proc/self/cgroup").splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "pids" in controllers.split(","):
-            yield "/sys/fs/cgroup/pids" + path.rstrip("/")
-        elif controllers == "":
+        _, listed, path = line.split(":", 2)
+        path = path.rstrip("/")
+        if listed:  # cgroup v1: one hierarchy per mount, /sys/fs/cgroup/cpu may be cpu,cpuacct
+            controllers = set(listed.split(",")) & {"pids", "cpu"}
+            if controllers:
+                yield 1, f"/sys/fs/cgroup/{min(controllers)}{path}", controllers
+        else:  # cgroup v2 (unified): a controller must be enabled for the children of `base`
             for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
-                yield root + path.rstrip("/")
+                try:
+                    enabled = set(_get(f"{root}{path}/cgroup.subtree_control").split())
+                except OSError:
+                    continue
+                yield 2, root + path, enabled & {"pids", "cpu"}
 
 
-def _join_pids_cgroup(max_processes, notes):
-    for base in _pids_cgroup_base():
-        folder = os.path.join(base, CGROUP_FOLDER)
-        name = str(os.getpid())
-        try:
-            os.makedirs(folder, exist_ok=True)
-            _sweep(folder)
-            os.mkdir(os.path.join(folder, name))
-        except OSError:
-            continue
-        mine = os.path.join(folder, name)
-        try:
-            _put(os.path.join(mine, "pids.max"), max_processes + 2)  # + the waiter and PID 1
-            home_procs = os.open(os.path.join(base, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-            _put(os.path.join(mine, "cgroup.procs"), os.getpid())
-        except OSError:
-            _remove_quietly(mine)
-            continue
+def _join_cgroups(max_processes, cpus, notes):
+    """Move this process into a new cgroup of each hierarchy that has a controller we want.
+
+    Returns the cgroups joined and the controllers applied ("pids", "cpu"). A CPU share that
+    cannot be had is said in notes.missing; a process budget falls back to RLIMIT_NPROC."""
+    wanted = {name for name, value in (("pids", max_processes), ("cpu", cpus)) if value}
+    cgroups, joined = [], set()
+    for version, base, controllers in _cgroup_hierarchies() if wanted else ():
+        controllers &= wanted - joined
+        if controllers:
+            cgroup = _join_cgroup(version, base, controllers, max_processes, cpus)
+            if cgroup:
+                cgroups.append(cgroup)
+                joined |= controllers
+    if "pids" in joined:
         notes.applied.append(f"pids cgroup, {max_processes} tasks")
-        return _Cgroup(os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), name, home_procs)
-    return None
+    if "cpu" in joined:
+        notes.applied.append(f"cpu cgroup, {cpus:g} CPU at most for everything it starts")
+    elif cpus:
+        notes.missing.append("CPU share: no writable cpu cgroup; what the notebook starts can "
+                             "keep every CPU busy (RLIMIT_CPU counts each process alone)")
+    return cgroups, joined
+
+
+def _join_cgroup(version, base, controllers, max_processes, cpus):
+    folder = os.path.join(base, CGROUP_FOLDER)
+    name = str(os.getpid())
+    mine = os.path.join(folder, name)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        _sweep(folder)
+        if version == 2:  # the notebooks' cgroups need the controllers (if refused, the limits fail below)
+            try:
+                _put(os.path.join(folder, "cgroup.subtree_control"),
+                     " ".join("+" + controller for controller in sorted(controllers)))
+            except OSError:
+                pass
+        os.mkdir(mine)
+    except OSError:
+        return None
+    home = None
+    try:
+        if "pids" in controllers:
+            _put(os.path.join(mine, "pids.max"), max_processes + 2)  # + the waiter and PID 1
+        if "cpu" in controllers and version == 1:
+            period = int(_get(os.path.join(mine, "cpu.cfs_period_us")))
+            _put(os.path.join(mine, "cpu.cfs_quota_us"), round(cpus * period))
+        elif "cpu" in controllers:
+            _put(os.path.join(mine, "cpu.max"), f"{round(cpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
+        # v1: "0" into `tasks` moves the calling thread, the only one, without the global lock
+        # (and RCU grace period, ~5 ms) that moving a whole process through cgroup.procs takes
+        # in kernels since 6.0. v2 moves only whole processes of a domain cgroup: cgroup.procs.
+        moves = "tasks" if version == 1 else "cgroup.procs"
+        home = os.open(os.path.join(base, moves), os.O_WRONLY | os.O_CLOEXEC)
+        _put(os.path.join(mine, moves), 0)
+    except OSError:
+        if home is not None:
+            os.close(home)
+        _remove_quietly(mine)
+        return None
+    return _Cgroup(os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), name, home)
 
 
 # Plain os calls, no text files: a process that changed its uid may not be able to import a codec.
@@ -382,18 +436,22 @@ def _sweep(folder):
             _remove_quietly(os.path.join(folder, name))
 
 
-def _leave_cgroup(cgroup):
-    try:
-        os.write(cgroup.home_procs, str(os.getpid()).encode())
-    except OSError:
-        return
-    _remove_quietly(cgroup.name, dir_fd=cgroup.folder_fd)
+def _leave_cgroups(cgroups):
+    for cgroup in cgroups:
+        try:
+            os.write(cgroup.home, b"0")  # this thread (v1 tasks) or process (v2 cgroup.procs)
+        except OSError:
+            continue
+        _remove_quietly(cgroup.name, dir_fd=cgroup.folder_fd)
 
 
 # ---------------------------------------------------------------------------------------------
 # Without namespaces
 
-def _fallback(workdir, max_processes, notes):
+def _fallback(workdir, max_processes, cpus, notes):
+    if cpus:  # no waiter would remove a cpu cgroup: it comes with the namespaces
+        notes.missing.append("CPU share: none without the namespaces; what the notebook starts can "
+                             "keep every CPU busy (RLIMIT_CPU counts each process alone)")
     private_tmp = os.path.join(workdir, ".tmp")
     os.makedirs(private_tmp, exist_ok=True)
     os.environ["TMPDIR"] = private_tmp
