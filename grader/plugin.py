@@ -124,6 +124,15 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo):
+    """Ctrl-C can land in a frame that Python 3.11 gives no line number (a thread's wait): pytest
+    would then crash while printing the traceback, instead of saying the run was interrupted."""
+    from _pytest._code.code import Traceback
+    entries = [entry for entry in excinfo.traceback if entry._rawentry.tb_lineno is not None]
+    excinfo.traceback = Traceback(entries)
+
+
 class Graded:
     """The parameter of one item: a student's question, graded on demand."""
 
