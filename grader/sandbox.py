@@ -15,6 +15,7 @@ import shutil
 import signal
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from pathlib import Path
@@ -58,6 +59,7 @@ class FileRun:
     report: dict | None = None                     # {"cells": [...], "probes": {...}}, validated
     problems: list = field(default_factory=list)   # one line each: "code cell 7 timed out after 10 s"
     failure: str = ""                              # why there is no report, if there is none
+    evidence: object = None                        # the report as questions read it (made once)
 
     def note(self, problem):
         if problem not in self.problems:  # a run after a crash meets the same problems again
@@ -287,6 +289,7 @@ class Sandbox:
         self.running = set()
         self.closed = False
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))
+        self.reaper = ThreadPoolExecutor(1, thread_name_prefix="reaper")
 
     def run(self, folder, relative, probes):
         """Run one file of a student's folder with these probes. Never raises for the student's faults."""
@@ -408,26 +411,31 @@ class Sandbox:
                     calls = 1 if last[0] != "probe" else max(1, len(job["probes"][last[1]]["cases"])) * 4
                     step_deadline = time.monotonic() + self.limits.cell_timeout * calls + GRACE
         finally:
-            self.kill(process)
+            self.kill(process, wait=not report.done)  # a finished run is reaped in the background
             reader.close()
             self.running.discard(process)
         if report.garbled:
             run.note(f"{report.garbled} line(s) on the grader's channel were not from the grader and were ignored")
         return report, ending
 
-    def kill(self, process):
-        """Kill the process and everything it started (its own process group)."""
+    def kill(self, process, wait=True):
+        """Kill the process and everything it started (its own process group); then wait for it,
+        or let the reaper wait, so that the next file can start at once."""
         if process.pid is not None:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):  # not yet in its own group
                 process.kill()
-        process.join(5)
+        if wait:
+            process.join(5)
+        else:
+            self.reaper.submit(process.join, 5)
 
     def kill_all(self):
         self.closed = True
         for process in list(self.running):
             self.kill(process)
+        self.reaper.shutdown(wait=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
