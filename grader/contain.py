@@ -150,7 +150,7 @@ def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes):
         _write("/proc/self/setgroups", "deny")
         _write("/proc/self/uid_map", f"{uid} {uid} 1")
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
-        _private_mounts(workdir, tmp_bytes)
+        private_tmp = _private_mounts(workdir, tmp_bytes)
     except (Refused, OSError) as refused:
         _leave_cgroups(cgroups)  # best effort: else the next notebook's sweep removes them
         raise Incomplete(f"containment left half done: {refused}") from None
@@ -188,7 +188,7 @@ def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes):
         notes.applied.append("private /proc")
     except Refused as refused:
         notes.missing.append(f"{refused}: /proc still lists outside processes (they cannot be signalled)")
-    os.environ["TMPDIR"] = "/tmp"
+    os.environ["TMPDIR"] = private_tmp
     tempfile.tempdir = None
     try:
         os.chdir(os.getcwd())  # the cwd may point into the mount that is now hidden
@@ -230,8 +230,18 @@ def _mount_setattr(path, flags, attr_set=0, attr_clr=0, propagation=0):
     return _libc.syscall(_syscall_numbers()[1], AT_FDCWD, path, flags, attr, len(attr))
 
 
+def _tmp_must_stay():
+    """True when Python, its libraries or the grader live under /tmp (a clone or a venv made
+    there): a tmpfs over /tmp would hide them. Then /tmp stays, read-only like the rest."""
+    import sys
+    here = os.path.dirname(os.path.realpath(__file__))
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, here, *[p for p in sys.path if p]]
+    return any(os.path.realpath(path).startswith("/tmp/") for path in paths)
+
+
 def _private_mounts(workdir, tmp_bytes):
-    """Everything read-only, then private tmpfs for /tmp and /dev/shm, then workdir writable."""
+    """Everything read-only, then private tmpfs for /tmp and /dev/shm, then workdir writable.
+    Returns the private temp folder (/tmp, or a folder in workdir when /tmp must stay)."""
     if _mount_setattr(b"/", AT_RECURSIVE, attr_set=MOUNT_ATTR_RDONLY, propagation=MS_PRIVATE) < 0:
         if ctypes.get_errno() not in (errno.ENOSYS, errno.EINVAL):
             _check(-1, "mount_setattr(/, read-only, recursive)")
@@ -240,7 +250,8 @@ def _private_mounts(workdir, tmp_bytes):
     # /tmp is covered: workdir may lie under /tmp.
     workdir_fd = os.open(workdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     tmp_options = f"size={tmp_bytes},mode=1777".encode()
-    for path in (b"/tmp", b"/dev/shm"):
+    keep_tmp = _tmp_must_stay()
+    for path in ((b"/dev/shm",) if keep_tmp else (b"/tmp", b"/dev/shm")):
         if os.path.isdir(path):
             _check(_libc.mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, tmp_options),
                    f"mount tmpfs on {path.decode()}")
@@ -256,6 +267,11 @@ def _private_mounts(workdir, tmp_bytes):
         flags = _mount_flags(os.statvfs(workdir)) & ~MS_RDONLY
         _check(_libc.mount(None, target, None, MS_BIND | MS_REMOUNT | flags, None),
                "make workdir writable")
+    if not keep_tmp:
+        return "/tmp"
+    private_tmp = os.path.join(workdir, ".tmp")
+    os.makedirs(private_tmp, exist_ok=True)
+    return private_tmp
 
 
 def _mount_flags(stat):

@@ -211,7 +211,7 @@ def test_writes_only_in_workdir_and_private_tmp(workdir, outside, uid):
               "delete": attempt(lambda: os.remove(os.path.join(folder, "next student", "ex01_neuron.ipynb"))),
               "create": attempt(lambda: append(os.path.join(folder, "new.txt"), "x")),
               "workdir": attempt(lambda: append(os.path.join(workdir, "answer.txt"), "42")),
-              "tmp": attempt(lambda: append(f"/tmp/{unique}-private.txt", "x")),
+              "tmp": attempt(lambda: append(os.path.join(os.environ["TMPDIR"], f"{unique}-private.txt"), "x")),
               "tempfile": attempt(lambda: tempfile.NamedTemporaryFile(delete=False).close()),
               # opened for writing and closed, never written: as root, its own /proc/sys is the host's
               "core_pattern": attempt(lambda: os.close(os.open("/proc/sys/kernel/core_pattern", os.O_WRONLY))),
@@ -227,7 +227,7 @@ def test_writes_only_in_workdir_and_private_tmp(workdir, outside, uid):
     assert not os.path.exists(os.path.join(folder, "new.txt"))
     assert result["workdir"] == "done" and open(os.path.join(workdir, "answer.txt")).read() == "42"
     assert result["tmp"] == "done" and result["tempfile"] == "done"
-    assert not os.path.exists(f"/tmp/{unique}-private.txt")  # that /tmp was the notebook's own
+    assert not os.path.exists(f"/tmp/{unique}-private.txt")  # that temp folder was the notebook's own
     assert result["read"] == files["data/exam_success.csv"] and result["read course data"] > 0
 
 
