@@ -1,12 +1,18 @@
-"""The grader: runs students' notebooks in isolated processes and grades the eight questions.
+"""The grader: runs every file a student hands in, contained, and grades the eight questions and the bonus.
 
-Use it through pytest (see README, "Grading a class"):
+Use it as `python -m grader CLASS [--gradebook grades.csv] [pytest options]` (README, "Grading a
+class"). One step per module, in the order a class goes through them:
 
-    pytest --submissions DIR [--gradebook grades.csv]
-
-- questions.py: the eight questions, what each one checks, the hidden inputs;
-- reference.py: the grader's own implementation of every graded quantity;
-- worker.py:    what runs inside a notebook's process (cells, limits, checks);
-- sandbox.py:   starts and watches those processes (time limit, crashes, retries);
-- plugin.py:    the pytest side: options, one item per (student, question), gradebook.
+- intake.py:     finds the students of a class (folders, a zip, Moodle, Canvas) and their files;
+- sandbox.py:    runs one file in a forked, warm process and reads its JSON report with deadlines;
+- contain.py:    shuts that process in (namespaces, read-only files, CPU and process budgets);
+- worker.py:     what runs inside it: the cells, then the student's functions on the grader's inputs;
+- shown.py:      reads the values a file printed or displayed;
+- questions.py:  what each question requires, the hidden inputs, the verdicts (the one place to read);
+- reference.py:  the grader's own implementation of every graded quantity, in plain `math`;
+- grading.py:    runs a student's files and picks the file that answers each question;
+- results.py:    what grading hands to reporting;
+- gradebook.py, feedback.py, report.py, similarity.py, mistakes.py, pages.py: the reports;
+- plugin.py:     the pytest side: options, one item per (student, question), the table;
+- __main__.py:   `python -m grader CLASS`.
 """
