@@ -249,7 +249,6 @@ class GradeReport:
         if rows:
             width = max(len("student"), *(len(row[0]) for row in rows))
             terminalreporter.section("grades")
-            columns = list(QUESTION_IDS) + ["total"] + list(BONUS_IDS)
             write(f"{'student':<{width}}  " + " ".join(f"{q:>6}" for q in QUESTION_IDS) + "  total"
                   + "".join(f" {q:>6}" for q in BONUS_IDS))
             for row in rows:
@@ -257,7 +256,6 @@ class GradeReport:
                 graded = sum(p != "" for p in points)
                 write(f"{name:<{width}}  " + " ".join(f"{str(p):>6}" for p in points) + f"  {total}/{graded}"
                       + "".join(f" {str(p):>6}" for p in bonus))
-            del columns
         lost = [(s, q, reason) for (s, q), (points, reason) in self.grades.items()
                 if points == 0 and self.details[(s, q)].get("kind") != "not attempted"]
         if lost:

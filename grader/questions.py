@@ -193,7 +193,7 @@ def value_error(what, value, expected, statement):
                expected if statement else None, got if statement else None)
 
 
-def first_failure(values, expected, describe):
+def first_failure(values, expected):
     """The index of the first value that is not its expected number, or None."""
     for index, (value, wanted) in enumerate(zip(values, expected)):
         if "v" not in value or not close(value["v"], wanted):
@@ -209,7 +209,7 @@ def passing_version(results, expected, describe, missing):
         raise Lost(missing, "missing")
     failures = []
     for result in results:
-        index = first_failure(result["values"], expected, describe)
+        index = first_failure(result["values"], expected)
         if index is None:
             return result["label"]
         failures.append((index, result))
@@ -319,7 +319,7 @@ def network_behind(evidence, weights, neuron_probe):
             got = values[0]["a"]
             if len(got) == len(expected) and all(close(g, e) for g, e in zip(got, expected)):
                 return
-        elif first_failure(values, expected, None) is None:
+        elif first_failure(values, expected) is None:
             return
     try:
         ex1_q1(evidence) if neuron_probe == "neuron" else ex5_q1(evidence)
@@ -338,7 +338,7 @@ def own_losses_right(evidence, probe, compute, what):
     for result in results if isinstance(results, list) else []:
         if not result.get("own", True):
             continue  # scikit-learn's own log_loss or mean_squared_error, imported: nothing to check
-        index = first_failure(result["values"], expected, None)
+        index = first_failure(result["values"], expected)
         if index is not None:
             describe = function_call(result["label"], cases[index])
             try:
