@@ -61,9 +61,10 @@ def decide(question, runs, probes_sent, student):
     if question in questions.BONUS_IDS and not attempted:
         return QuestionResult(question, 0, "bonus not attempted (no file defines or shows it)", None, "not attempted")
     if not any(exercise in exercises_named(r.name) for r in runs) and all(v.kind in WEAK_KINDS for *_, v in failures):
+        _, _, run, verdict = min(failures, key=lambda failure: failure[:2])
         return QuestionResult(question, 0, bounded(
-            f"no file for exercise {exercise} ({questions.TOPICS[exercise]}) was found, and none of the student's "
-            f"{len(runs)} files defines or shows this answer"), None, "missing")
+            f"{verdict.reason} (in {run.name}); no file for exercise {exercise} ({questions.TOPICS[exercise]}) "
+            f"was found among the student's {len(runs)} file(s)"), run.name, "missing")
     _, _, run, verdict = min(failures, key=lambda failure: failure[:2])
     reason = verdict.reason if verdict.kind == "crash" else f"{verdict.reason} (in {run.name})"
     problems = [p for p in run.problems if p not in reason]

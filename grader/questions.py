@@ -257,7 +257,8 @@ class Evidence:
 
 
 def named_code(evidence, probe, expected, describe, missing):
-    return passing_version(evidence.results(probe), expected, describe, missing)
+    return passing_version(evidence.results(probe), expected, describe,
+                           f"{missing}: this question checks the code the statement names, a printed value does not count")
 
 
 def ex1_q1(evidence):
@@ -326,6 +327,9 @@ def network_behind(evidence, weights, neuron_probe):
         if evidence.results("network"):  # OurNeuralNetwork is defined: it must work too
             ex2_q1(evidence)
     except Lost as lost:
+        if lost.verdict.kind == "missing" and not candidates:
+            raise Lost("the values are shown, but no code in the file computes them: no network (an object "
+                       "with feedforward, a function of the grades) and no `Neuron` was found", "hidden check") from None
         raise Lost(f"the values are shown, but the code behind them fails: {lost.verdict.reason}",
                    "hidden check") from None
 
