@@ -164,7 +164,6 @@ class GradeReport:
 
     def __init__(self, config):
         self.config = config
-        self.grades = {}   # (student name, question) -> (points, reason)
         self.details = {}  # (student name, question) -> every property of its item
         self.notes = []
 
@@ -172,18 +171,17 @@ class GradeReport:
         properties = dict(report.user_properties)
         if report.when == "call" and "question" in properties:
             key = (properties["student"], properties["question"])
-            self.grades[key] = (properties["points"], properties["reason"])
             self.details[key] = properties
 
     def rows(self):
         """One row per student: points per question ('' if not graded), the total of the eight, bonus."""
         rows = []
         names = [student.name for student in self.config.grading.students]
-        for name in dict.fromkeys(names + [student for student, _ in self.grades]):
-            if not any((name, question) in self.grades for question in QUESTION_IDS + BONUS_IDS):
+        for name in dict.fromkeys(names + [student for student, _ in self.details]):
+            if not any((name, question) in self.details for question in QUESTION_IDS + BONUS_IDS):
                 continue
-            points = [self.grades.get((name, question), ("", ""))[0] for question in QUESTION_IDS]
-            bonus = [self.grades.get((name, question), ("", ""))[0] for question in BONUS_IDS]
+            points = [self.details.get((name, question), {}).get("points", "") for question in QUESTION_IDS]
+            bonus = [self.details.get((name, question), {}).get("points", "") for question in BONUS_IDS]
             rows.append([name, *points, sum(p for p in points if p != ""), *bonus])
         return rows
 
@@ -256,8 +254,8 @@ class GradeReport:
                 graded = sum(p != "" for p in points)
                 write(f"{name:<{width}}  " + " ".join(f"{str(p):>6}" for p in points) + f"  {total}/{graded}"
                       + "".join(f" {str(p):>6}" for p in bonus))
-        lost = [(s, q, reason) for (s, q), (points, reason) in self.grades.items()
-                if points == 0 and self.details[(s, q)].get("kind") != "not attempted"]
+        lost = [(s, q, p["reason"]) for (s, q), p in self.details.items()
+                if p["points"] == 0 and p.get("kind") != "not attempted"]
         if lost:
             write("")
             write("lost points:")

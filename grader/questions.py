@@ -359,32 +359,39 @@ def outputs_shown(evidence, table, weights):
     return "; ".join(note for note in notes if note)
 
 
-def ex4_q1(evidence):
-    note = outputs_shown(evidence, EX4_TABLE, EX4_NETWORK)
-    network_behind(evidence, EX4_NETWORK, "neuron")
+def outputs_question(evidence, table, weights, neuron_probe):
+    """The network's output for each student shown, and working code behind them."""
+    note = outputs_shown(evidence, table, weights)
+    network_behind(evidence, weights, neuron_probe)
     return note
+
+
+def loss_question(evidence, name, label, compute, named_probe, table, weights, neuron_probe):
+    """The loss of the statement's outputs shown, the code behind the outputs, and the student's
+    own function for that loss, if any, right on hidden inputs."""
+    expected = compute([row[3] for row in table], statement_outputs(table, weights))
+    note = must_show(evidence, f"the {name}", expected, label)
+    network_behind(evidence, weights, neuron_probe)
+    own_losses_right(evidence, named_probe, compute, name)
+    return note
+
+
+def ex4_q1(evidence):
+    return outputs_question(evidence, EX4_TABLE, EX4_NETWORK, "neuron")
 
 
 def ex4_q2(evidence):
-    expected = reference.log_loss([row[3] for row in EX4_TABLE], statement_outputs(EX4_TABLE, EX4_NETWORK))
-    note = must_show(evidence, "the log loss", expected, LOSS_LABEL)
-    network_behind(evidence, EX4_NETWORK, "neuron")
-    own_losses_right(evidence, "log_loss_named", reference.log_loss, "log loss")
-    return note
+    return loss_question(evidence, "log loss", LOSS_LABEL, reference.log_loss, "log_loss_named",
+                         EX4_TABLE, EX4_NETWORK, "neuron")
 
 
 def ex5_q2(evidence):
-    note = outputs_shown(evidence, EX5_TABLE, EX5_NETWORK)
-    network_behind(evidence, EX5_NETWORK, "regression")
-    return note
+    return outputs_question(evidence, EX5_TABLE, EX5_NETWORK, "regression")
 
 
 def ex5_q3(evidence):
-    expected = reference.mean_squared_error([row[3] for row in EX5_TABLE], statement_outputs(EX5_TABLE, EX5_NETWORK))
-    note = must_show(evidence, "the MSE", expected, MSE_LABEL)
-    network_behind(evidence, EX5_NETWORK, "regression")
-    own_losses_right(evidence, "mse_named", reference.mean_squared_error, "MSE")
-    return note
+    return loss_question(evidence, "MSE", MSE_LABEL, reference.mean_squared_error, "mse_named",
+                         EX5_TABLE, EX5_NETWORK, "regression")
 
 
 def close_arrays(got, expected):
