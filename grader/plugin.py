@@ -1,4 +1,5 @@
 """The pytest side of the grader: options, one item per (student, question), the table and the gradebook."""
+import gc
 import json
 import os
 import shlex
@@ -10,7 +11,7 @@ from grader import gradebook
 from grader.grading import Grading
 from grader.intake import ClassError, Student, find_class
 from grader.questions import ALL_NOTEBOOKS, BONUS_IDS, QUESTION_IDS
-from grader.sandbox import Limits, one_line
+from grader.sandbox import Limits, one_line, start_fork_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS_FILE = ROOT / "tests" / "test_questions.py"
@@ -151,11 +152,23 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("graded", params, ids=[f"{p.student.name}-{p.question}" for p in params])
 
 
+def pytest_sessionstart(session):
+    """A grading run starts the fork server now: it imports its libraries during the collection.
+    Not in pytest-xdist's controller, which grades nothing itself."""
+    config = session.config
+    if config.getoption("submissions") and not config.pluginmanager.has_plugin("dsession"):
+        start_fork_server()
+
+
 def pytest_collection_finish(session):
     if hasattr(session.config, "workerinput"):
         return  # under pytest-xdist each worker grades what it is given, on demand
     students = [item.callspec.params["graded"].student for item in session.items
                 if hasattr(item, "callspec") and "graded" in item.callspec.params]
+    if session.config.getoption("submissions"):
+        # pytest's own objects and the items live to the end of the run: the garbage collector
+        # need not go through them again every time it runs (a third of this process's time).
+        gc.freeze()
     session.config.grading.start(dict.fromkeys(students))
 
 

@@ -351,19 +351,44 @@ class Reporter:
 GRADING_MODULES = ("grader", "pytest", "_pytest", "pluggy", "iniconfig", "xdist", "execnet", "nbval", "__mp_main__")
 
 
+def grading_modules():
+    """The names in sys.modules of the grader's and pytest's modules."""
+    return [name for name in sys.modules if name.split(".")[0] in GRADING_MODULES]
+
+
+# Set by the fork server once it has imported everything (the end of this module): a child then
+# looks up these names instead of walking all of sys.modules, which would copy many of the
+# server's memory pages into every child (each name touched is a page written).
+SERVER_GRADING_MODULES = None
+
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def is_grader_path(entry):
+    return os.path.abspath(entry or ".") == PROJECT or "__editable__" in entry
+
+
 def hide_the_grader(argv0):
     """Leave no trace of the grader that a notebook in JupyterLab would not also see."""
-    for name in [name for name in sys.modules if name.split(".")[0] in GRADING_MODULES]:
-        del sys.modules[name]
+    names = grading_modules() if SERVER_GRADING_MODULES is None else [*SERVER_GRADING_MODULES, *GRADING_MODULES]
+    for name in names:
+        sys.modules.pop(name, None)
     sys.meta_path[:] = [finder for finder in sys.meta_path if "editable" not in type(finder).__name__.lower()
                         and "editable" not in getattr(finder, "__name__", "").lower()]
-    project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != project
-                   and "__editable__" not in entry]
-    sys.path_importer_cache.clear()
+    hidden = [entry for entry in sys.path if is_grader_path(entry)]
+    sys.path[:] = [entry for entry in sys.path if entry not in hidden]
+    for entry in (*hidden, PROJECT):  # only these: clearing the whole cache would free (touch) hundreds of finders
+        sys.path_importer_cache.pop(entry, None)
     for name in [name for name in os.environ if name.startswith(("GRADER_", "PYTEST_"))]:
         del os.environ[name]
     sys.argv = [argv0]
+
+
+def address_space():
+    """Bytes of address space this process uses now (/proc/self/statm: its size in pages)."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def isolate(folder, limits, data_dir, argv0):
@@ -379,9 +404,7 @@ def isolate(folder, limits, data_dir, argv0):
     os.environ["COURSE_DATA_DIR"] = data_dir
     os.environ["MPLBACKEND"] = "Agg"
     hide_the_grader(argv0)
-    with open("/proc/self/status", encoding="ascii") as status:
-        used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
-    ceiling = used + limits["memory_bytes"]
+    ceiling = address_space() + limits["memory_bytes"]
     resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
 
 
@@ -422,8 +445,25 @@ def main(job, fd):
     os._exit(0)  # skip interpreter teardown: nothing of the student's runs after this
 
 
+def warm_up(shell):
+    """Do once in the fork server what every child would otherwise do for itself: IPython's first
+    cell, and matplotlib's first figure (fonts found and loaded, text laid out)."""
+    run_cell(shell, "pass", {"output_bytes": 1024, "cell_timeout": 10, "memory_bytes": 0})
+    figure, (left, right) = plt.subplots(1, 2, figsize=(6, 3))
+    left.plot([0, 1], [0, 1], label=r"$\sigma(z)$")
+    left.scatter([0], [1], color="tab:red", zorder=3, label="points")
+    left.bar(["a", "b"], [1, 2], alpha=0.7, label="bars")
+    left.axhline(0.5, color="gray", ls="--")
+    left.set(xlabel="x", ylabel="y", title="title", ylim=(0, 1))
+    left.legend(loc="upper left", fontsize=8)
+    right.hist([1, 2, 2, 3])
+    figure.canvas.draw()
+    plt.close("all")
+
+
 if os.environ.get("GRADER_FORK_SERVER") == "1":  # set by sandbox.start_fork_server
-    make_shell()
+    warm_up(make_shell())
+    SERVER_GRADING_MODULES = grading_modules()
     import gc
     gc.collect()
     gc.freeze()  # the server's objects stay out of the children's collections: fewer copied pages
