@@ -23,7 +23,8 @@ def main(argv=None):
         return 0 if argv else 2
     submissions, rest = argv[0], argv[1:]
     if Path(submissions).exists():
-        sandbox.start_fork_server()  # it imports NumPy, matplotlib... while pytest starts up
+        # it imports NumPy, matplotlib... while pytest starts up
+        sandbox.start_fork_server(contained="--grade-no-contain" not in rest)
     # nbval re-runs the project's notebooks, which grading does not do: without it (and without
     # the options pytest.ini passes it) pytest starts in a fraction of the time.
     return int(pytest.main([f"--rootdir={ROOT}", "-c", str(ROOT / "pytest.ini"), "-p", "no:cacheprovider",

@@ -36,7 +36,7 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 
-__all__ = ["Incomplete", "Notes", "enter", "probe"]
+__all__ = ["Incomplete", "Notes", "enter", "fork", "probe", "sweep"]
 
 CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -112,7 +112,10 @@ def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
         namespaces = os.environ.get("GRADER_CONTAIN", "") != "fallback"
     if namespaces:
         try:
-            _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes)
+            if _forked_as_init:
+                _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes)
+            else:
+                _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes)
         except Refused as refused:
             notes.missing.append(f"namespaces refused ({refused}): {_FALLBACK_SAYS}")
             namespaces = False
@@ -180,6 +183,11 @@ def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes):
     if select.select([lifeline_r], [], [], 0)[0]:  # EOF: the waiter died before the prctl
         os._exit(1)
     os.close(lifeline_r)
+    _mount_proc(notes)
+    _settle(workdir, private_tmp, max_processes, joined, uid, companions=2, notes=notes)
+
+
+def _mount_proc(notes):
     try:
         # Read-only: as root, the user ID inside is root's, and /proc/sys (core_pattern...) would
         # take writes from it.
@@ -188,6 +196,10 @@ def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes):
         notes.applied.append("private /proc")
     except Refused as refused:
         notes.missing.append(f"{refused}: /proc still lists outside processes (they cannot be signalled)")
+
+
+def _settle(workdir, private_tmp, max_processes, joined, uid, companions, notes):
+    """The last steps inside: the private temp folder, a cwd that exists, the process budget."""
     os.environ["TMPDIR"] = private_tmp
     tempfile.tempdir = None
     try:
@@ -196,13 +208,77 @@ def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes):
         os.chdir(workdir)
     if max_processes and "pids" not in joined:
         # In a user namespace of its own, RLIMIT_NPROC counts only this notebook's tasks (the
-        # waiter and PID 1 included, hence + 2); the kernel exempts real root from it.
-        resource.setrlimit(resource.RLIMIT_NPROC, (max_processes + 2, max_processes + 2))
+        # waiter and PID 1 included, if any: `companions`); the kernel exempts real root from it.
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_processes + companions, max_processes + companions))
         if uid == 0:
             notes.missing.append("process budget: no writable pids cgroup, and RLIMIT_NPROC "
                                  "does not apply to root")
         else:
             notes.applied.append(f"RLIMIT_NPROC {max_processes} in the user namespace")
+
+
+# ---------------------------------------------------------------------------------------------
+# As root, one fork instead of two: the fork server forks each notebook's process straight into
+# a new PID namespace (`fork` below), where it is PID 1. `enter` then adds mount, network and IPC
+# namespaces and its own /proc. A user namespace would add nothing here: root without any
+# capability (`_drop_privileges`) is what the other way's user namespace maps it to. No waiter, no shell as
+# PID 1 and no second fork of the warm server: the kernel ends everything in the namespace when
+# PID 1, the notebook's process, ends. (As PID 1 it ignores signals it sends itself and has no
+# handler for, SIGTERM included; the grader's SIGKILL from outside always lands.)
+
+_own_pid_namespace = None   # in the forking process: its PID namespace, to go back to after a fork
+_forked_as_init = False     # in a child of `fork`: PID 1 of a namespace made for it
+
+
+def fork():
+    """os.fork(), with the child as PID 1 of a new PID namespace where the kernel allows it (root).
+
+    Where it does not, a plain os.fork(): `enter` then takes the way with a waiter."""
+    global _own_pid_namespace, _forked_as_init
+    if os.geteuid() != 0:
+        return os.fork()
+    if _own_pid_namespace is None:
+        _own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    if _libc.unshare(CLONE_NEWPID) != 0:  # refused (a container without CAP_SYS_ADMIN): the other way
+        return os.fork()
+    try:
+        pid = os.fork()
+    except BaseException:
+        _back_to_own_pid_namespace()
+        raise
+    if pid == 0:
+        os.close(_own_pid_namespace)
+        _own_pid_namespace, _forked_as_init = None, True
+        return 0
+    _back_to_own_pid_namespace()
+    return pid
+
+
+def _back_to_own_pid_namespace():
+    """In the parent after a fork: its next children are born in its own PID namespace again
+    (and a new one can be made for the next: unshare refuses while this one is pending)."""
+    _check(_libc.setns(_own_pid_namespace, CLONE_NEWPID), "setns(own PID namespace)")
+
+
+def _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes):
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        raise Refused(f"the process has {threads} threads; unshare needs exactly one")
+    outside_pid = os.readlink("/proc/self")  # the host's /proc, still: our PID outside names our cgroups
+    cgroups, joined = _join_cgroups(max_processes, cpus, notes, name=outside_pid, companions=0)
+    for cgroup in cgroups:  # nobody leaves them: the next notebook's sweep removes them once empty
+        os.close(cgroup.folder_fd)
+        os.close(cgroup.home)
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC), "unshare(mount, network, ipc)")
+    try:  # a refusal from here on cannot be undone: the process is already in the namespaces
+        private_tmp = _private_mounts(workdir, tmp_bytes)
+        _mount_proc(notes)
+        _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    except (Refused, OSError) as refused:
+        raise Incomplete(f"containment left half done: {refused}") from None
+    notes.applied += ["PID 1 of its own PID namespace", "mount, network and IPC namespaces",
+                      "read-only / except workdir and /tmp"]
+    _settle(workdir, private_tmp, max_processes, joined, os.geteuid(), companions=0, notes=notes)
 
 
 def _keep_capability_across_exec(capability):
@@ -355,7 +431,7 @@ def _cgroup_hierarchies():
                 yield 2, root + path, enabled & {"pids", "cpu"}
 
 
-def _join_cgroups(max_processes, cpus, notes):
+def _join_cgroups(max_processes, cpus, notes, name=None, companions=2):
     """Move this process into a new cgroup of each hierarchy that has a controller we want.
 
     Returns the cgroups joined and the controllers applied ("pids", "cpu"). A CPU share that
@@ -365,7 +441,8 @@ def _join_cgroups(max_processes, cpus, notes):
     for version, base, controllers in _cgroup_hierarchies() if wanted else ():
         controllers &= wanted - joined
         if controllers:
-            cgroup = _join_cgroup(version, base, controllers, max_processes, cpus)
+            cgroup = _join_cgroup(version, base, controllers, max_processes, cpus, name or str(os.getpid()),
+                                  companions)
             if cgroup:
                 cgroups.append(cgroup)
                 joined |= controllers
@@ -379,9 +456,9 @@ def _join_cgroups(max_processes, cpus, notes):
     return cgroups, joined
 
 
-def _join_cgroup(version, base, controllers, max_processes, cpus):
+def _join_cgroup(version, base, controllers, max_processes, cpus, name, companions):
+    """companions: the processes besides the notebook's in the cgroup (the waiter and PID 1)."""
     folder = os.path.join(base, CGROUP_FOLDER)
-    name = str(os.getpid())
     mine = os.path.join(folder, name)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -392,13 +469,17 @@ def _join_cgroup(version, base, controllers, max_processes, cpus):
                      " ".join("+" + controller for controller in sorted(controllers)))
             except OSError:
                 pass
-        os.mkdir(mine)
+        try:
+            os.mkdir(mine)
+        except FileExistsError:  # left by an ended process that had our PID (it is empty): ours now
+            os.rmdir(mine)
+            os.mkdir(mine)
     except OSError:
         return None
     home = None
     try:
         if "pids" in controllers:
-            _put(os.path.join(mine, "pids.max"), max_processes + 2)  # + the waiter and PID 1
+            _put(os.path.join(mine, "pids.max"), max_processes + companions)
         if "cpu" in controllers and version == 1:
             period = int(_get(os.path.join(mine, "cpu.cfs_period_us")))
             _put(os.path.join(mine, "cpu.cfs_quota_us"), round(cpus * period))
@@ -443,6 +524,15 @@ def _remove_quietly(path, dir_fd=None):
         os.rmdir(path, dir_fd=dir_fd)
     except OSError:
         pass
+
+
+def sweep():
+    """Remove the empty cgroups of notebooks that have ended (call it once they are reaped): the
+    next notebook would sweep them, but after the last one nobody does."""
+    for _, base, _ in _cgroup_hierarchies():
+        folder = os.path.join(base, CGROUP_FOLDER)
+        if os.path.isdir(folder):
+            _sweep(folder)
 
 
 def _sweep(folder):
@@ -606,7 +696,7 @@ def probe():
     import json
     folder = tempfile.mkdtemp(prefix="grader-contain-probe-")
     reader, writer = os.pipe()
-    pid = os.fork()
+    pid = fork()  # as the fork server forks
     if pid == 0:
         os.close(reader)
         try:

@@ -108,6 +108,9 @@ def containment_line(grading):
         return "containment: off (--grade-no-contain): own session and limits only"
     if notes.missing:
         return "containment: partial, falling back: " + "; ".join(notes.missing)
+    if "PID 1 of its own PID namespace" in notes.applied:  # as root: contain.fork
+        return ("containment: each file as PID 1 of its own PID namespace, in its own mount and network "
+                "namespaces, without capabilities, with CPU and process budgets")
     return "containment: each file in its own user, mount, PID and network namespaces, with CPU and process budgets"
 
 
@@ -157,7 +160,7 @@ def pytest_sessionstart(session):
     Not in pytest-xdist's controller, which grades nothing itself."""
     config = session.config
     if config.getoption("submissions") and not config.pluginmanager.has_plugin("dsession"):
-        start_fork_server()
+        start_fork_server(contained=not config.getoption("grade_no_contain"))
 
 
 def pytest_collection_finish(session):

@@ -72,13 +72,20 @@ def one_line(text, limit=200):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def start_fork_server():
-    """Start the warm fork server (once per grading process, again if it died)."""
+def start_fork_server(contained=True):
+    """Start the warm fork server (once per grading process, again if it died or if `contained`
+    changed). Contained, its children are forked as contain.fork does (as root: each PID 1 of a
+    PID namespace of its own)."""
+    global _server_contained
     context = multiprocessing.get_context("forkserver")
+    server = forkserver._forkserver
+    if _server_contained not in (None, contained) and server._forkserver_pid is not None:
+        server._stop()
     # "__main__" too: otherwise every child would import the parent's main script again.
     context.set_forkserver_preload(["__main__", "grader.sandbox", "grader.worker"])
-    saved = {name: os.environ.get(name) for name in SERVER_ENVIRONMENT}
-    os.environ.update(SERVER_ENVIRONMENT)
+    environment = {**SERVER_ENVIRONMENT, "GRADER_CONTAINED_FORKS": "1" if contained else "0"}
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
     try:
         forkserver.ensure_running()
     finally:
@@ -87,7 +94,11 @@ def start_fork_server():
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+    _server_contained = contained
     return context
+
+
+_server_contained = None  # how the running fork server forks
 
 
 def depth(value, limit):
@@ -285,7 +296,7 @@ class Sandbox:
 
     def __init__(self, limits=None):
         self.limits = limits or Limits()
-        self.context = start_fork_server()
+        self.context = start_fork_server(self.limits.contain)
         self.running = set()
         self.closed = False
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))
@@ -369,7 +380,7 @@ class Sandbox:
             process.start()
         except (OSError, EOFError, BrokenPipeError):  # the fork server died: start it again, once
             forkserver._forkserver._forkserver_pid = None
-            self.context = start_fork_server()
+            self.context = start_fork_server(self.limits.contain)
             process = self.context.Process(target=_run_worker, args=(job, writer), daemon=True)
             process.start()
         writer.close()
@@ -437,6 +448,11 @@ class Sandbox:
             self.kill(process)
         self.reaper.shutdown(wait=True)
         shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.limits.contain:
+            try:
+                contain.sweep()
+            except OSError:  # best effort: the next grading run sweeps them too
+                pass
 
 
 def _run_worker(job, writer):

@@ -1,9 +1,12 @@
 """grader/contain.py: each promise checked in a real forked child, by a notebook that tries to break it.
 
 Every test forks (as the grader's fork server does), calls `contain.enter` in the child, and runs a
-hostile probe there; the probe reports over a pipe opened before `enter`. With CONTAIN_TEST_OFF=1
+hostile probe there; the probe reports over a pipe opened before `enter`. As root every test runs
+twice for its own user: forked with os.fork (`enter` makes a waiter and PID 1), and forked with
+contain.fork, as the grader's fork server does as root (the child is PID 1 of a new namespace). With CONTAIN_TEST_OFF=1
 the child only calls os.setsid() (today's isolation) instead of `enter`: every test but the
-fallback's must then fail, which shows that each one can. With CONTAIN_TEST_CPU_OFF=1 `enter` runs
+fallback's must then fail, which shows that each one can (forked as PID 1, those whose promise the
+new PID namespace keeps by itself still pass: a grandchild dies with PID 1, nothing outside is seen). With CONTAIN_TEST_CPU_OFF=1 `enter` runs
 without the CPU share (cpus=None): the test of the busy neighbour must then fail.
 The tests marked "nobody" do the same as an ordinary user (they need root to switch to it).
 """
@@ -42,6 +45,8 @@ def _become(uid):
 class Run:
     """A forked child that enters containment and runs `body(send)`; what it sent, how it ended."""
 
+    fork = staticmethod(os.fork)  # or contain.fork: set by the `uid` fixture
+
     def __init__(self, body, workdir, uid=None, **options):
         options.setdefault("cpu_seconds", 20)
         options.setdefault("max_processes", 30)
@@ -49,7 +54,7 @@ class Run:
             options["cpus"] = None
         self.messages, self.status = [], None
         reader, writer = os.pipe()
-        self.pid = os.fork()
+        self.pid = Run.fork()
         if self.pid == 0:  # never returns into pytest
             try:
                 os.close(reader)
@@ -131,13 +136,21 @@ def _made_for(uid, parent):
     return folder
 
 
-@pytest.fixture(params=["own user", "nobody"])
-def uid(request):
+@pytest.fixture(params=["own user", "own user, as PID 1", "nobody"])
+def uid(request, monkeypatch):
     if request.param == "nobody":
         if os.geteuid() != 0:
             pytest.skip("switching to nobody needs root")
         return NOBODY
+    if request.param == "own user, as PID 1":
+        if os.geteuid() != 0:
+            pytest.skip("contain.fork makes PID namespaces as root only")
+        monkeypatch.setattr(Run, "fork", staticmethod(contain.fork))
     return None
+
+
+def as_pid_1(request):
+    return "as PID 1" in request.node.callspec.params.get("uid", "")
 
 
 @pytest.fixture
@@ -473,7 +486,10 @@ def _members(cgroup):
 
 @pytest.mark.parametrize("ending, expected", [("exit 3", ("exit", 3)), ("SIGKILL itself", ("signal", 9)),
                                               ("SIGTERM itself", ("signal", 15))])
-def test_the_waiter_ends_as_the_notebook_ended(workdir, uid, ending, expected):
+def test_the_waiter_ends_as_the_notebook_ended(workdir, uid, ending, expected, request):
+    if as_pid_1(request) and "itself" in ending:
+        expected = ("exit", 0)  # PID 1 ignores a signal it sends itself: it sleeps, then exits 0
+
     def hostile(send):
         send({"ending": ending})
         if ending == "exit 3":
@@ -503,7 +519,10 @@ def test_the_report_pipe_opened_before_keeps_working(workdir, uid):
 
 
 @pytest.mark.parametrize("switch", ["parameter", "environment"])
-def test_the_fallback_says_what_is_missing_and_applies_the_rest(workdir, outside, uid, switch, monkeypatch):
+def test_the_fallback_says_what_is_missing_and_applies_the_rest(workdir, outside, uid, switch, monkeypatch,
+                                                               request):
+    if as_pid_1(request):
+        pytest.skip("the grader forks with contain.fork only when it contains: never before the fallback")
     folder, files = outside
     victim = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
     listener = socket.create_server(("127.0.0.1", 0))
@@ -551,7 +570,7 @@ def test_budgets_are_set(workdir, uid):
     assert result["cpu"] == [3, 4] and result["as"] == [3 * 2**30] * 2
 
 
-def test_a_process_with_threads_falls_back_and_says_why(workdir, uid):
+def test_a_process_with_threads_falls_back_and_says_why(workdir, uid, request):
     import threading
 
     def probe(send):
@@ -572,7 +591,7 @@ def test_a_process_with_threads_falls_back_and_says_why(workdir, uid):
         contain.enter = original
     result = run.finish() and run.merged()
     assert any("threads; unshare needs exactly one" in line for line in result["notes"]), result["notes"]
-    assert result["pid"] > 2
+    assert result["pid"] > 2 or as_pid_1(request)  # forked as PID 1, it stays PID 1 of that namespace
 
 
 def test_a_refusal_after_unshare_raises_incomplete(workdir, uid):
