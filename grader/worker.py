@@ -356,10 +356,17 @@ def grading_modules():
     return [name for name in sys.modules if name.split(".")[0] in GRADING_MODULES]
 
 
-# Set by the fork server once it has imported everything (the end of this module): a child then
-# looks up these names instead of walking all of sys.modules, which would copy many of the
-# server's memory pages into every child (each name touched is a page written).
+# Set by the fork server at its first fork, when it has imported everything: a child that has
+# imported nothing since looks up these names instead of walking all of sys.modules, which would
+# copy many of the server's memory pages into every child (each name touched is a page written).
 SERVER_GRADING_MODULES = None
+SERVER_MODULE_COUNT = None
+
+
+def remember_grading_modules():
+    global SERVER_GRADING_MODULES, SERVER_MODULE_COUNT
+    if SERVER_GRADING_MODULES is None:
+        SERVER_GRADING_MODULES, SERVER_MODULE_COUNT = grading_modules(), len(sys.modules)
 
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -371,7 +378,10 @@ def is_grader_path(entry):
 
 def hide_the_grader(argv0):
     """Leave no trace of the grader that a notebook in JupyterLab would not also see."""
-    names = grading_modules() if SERVER_GRADING_MODULES is None else [*SERVER_GRADING_MODULES, *GRADING_MODULES]
+    if SERVER_GRADING_MODULES is not None and len(sys.modules) == SERVER_MODULE_COUNT:
+        names = [*SERVER_GRADING_MODULES, *GRADING_MODULES]
+    else:  # imported since (multiprocessing runs the parent's main script again, if it is one): all
+        names = grading_modules()
     for name in names:
         sys.modules.pop(name, None)
     sys.meta_path[:] = [finder for finder in sys.meta_path if "editable" not in type(finder).__name__.lower()
@@ -477,7 +487,8 @@ if os.environ.get("GRADER_FORK_SERVER") == "1":  # set by sandbox.start_fork_ser
         from multiprocessing import forkserver
         from grader import contain
         forkserver.os = ContainedForks(contain.fork)
-    SERVER_GRADING_MODULES = grading_modules()
+    import multiprocessing.popen_forkserver  # noqa: F401  (each child imports it, else: here once)
+    os.register_at_fork(before=remember_grading_modules)
     import gc
     gc.collect()
     gc.freeze()  # the server's objects stay out of the children's collections: fewer copied pages
