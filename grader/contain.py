@@ -5,8 +5,9 @@ fork server), before any student code runs. It returns in a process from which t
 
 * writes succeed only under `workdir` and in a private /tmp (TMPDIR=/tmp) and /dev/shm; every
   other path is read-only (EROFS), reads work as before;
-* it is PID 2 of a new PID namespace (PID 1 is `sh -c "read _"`, which only waits); /proc shows
-  only that namespace; when the notebook's process ends, everything it started is killed with it;
+* it is PID 2 of a new PID namespace (PID 1 is `sh -c "read _"`, which only waits), or PID 1
+  itself when it was forked with `fork()` below (as root); /proc shows only that namespace; when
+  the notebook's process ends, everything it started is killed with it;
 * it has a network namespace of its own: only a loopback interface, which is down;
 * it has no capabilities, cannot gain any (no_new_privs), and has RLIMIT_CPU and a
   process budget (a pids cgroup where writable, else RLIMIT_NPROC, which a user namespace makes
@@ -18,6 +19,10 @@ Linux only. The caller's process, the one the grader forked and knows the PID of
 waiter outside the namespaces: it never returns from `enter`, waits for the notebook's process
 and exits with its status (killed by the same signal, or the same exit code). SIGKILL to the
 waiter, or to its process group, ends everything inside too.
+
+As root, the grader's fork server forks with `fork()` instead of os.fork: the child is born PID 1
+of a new PID namespace, and `enter` contains it in place, with no waiter and no second fork
+(no user namespace either: root without capabilities is what it would map to).
 
 Where the kernel refuses namespaces (no user namespaces, seccomp, ...) or when asked to
 (`namespaces=False`, or GRADER_CONTAIN=fallback in the environment), `enter` returns in the same
