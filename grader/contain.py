@@ -92,7 +92,7 @@ def _syscall_numbers():
 
 
 def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
-          tmp_bytes=256 * 2**20, namespaces=None, cpus=1):
+          tmp_bytes=256 * 2**20, namespaces=None, cpus=1, hide=()):
     """Contain this process and everything it starts; return `Notes` in the contained process.
 
     workdir: the one folder (the private copy of the student's folder) that stays writable.
@@ -101,6 +101,9 @@ def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
     cpus: CPUs the notebook and all it starts may use together (a cpu cgroup); None: no cap.
     memory_bytes: RLIMIT_AS, if given.  tmp_bytes: size of the private /tmp (and /dev/shm).
     namespaces: False forces the fallback; None (default) uses them unless GRADER_CONTAIN=fallback.
+    hide: folders to cover with an empty read-only folder (the grader's sockets, the other
+    students' copies, the class); workdir stays visible even inside one. Folders that hold
+    Python, the project or an import path are never hidden (the notebook needs them).
     Must be called while the process has a single thread (unshare refuses otherwise).
     """
     workdir = os.path.realpath(workdir)
@@ -118,9 +121,9 @@ def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
     if namespaces:
         try:
             if _forked_as_init:
-                _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes)
+                _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes, hide)
             else:
-                _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes)
+                _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes, hide)
         except Refused as refused:
             notes.missing.append(f"namespaces refused ({refused}): {_FALLBACK_SAYS}")
             namespaces = False
@@ -140,7 +143,7 @@ _FALLBACK_SAYS = ("what the notebook starts can outlive it, /proc shows every pr
 # ---------------------------------------------------------------------------------------------
 # With namespaces: the waiter (outside) starts PID 1 (a shell) and the notebook's process (PID 2)
 
-def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes):
+def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes, hide=()):
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         raise Refused(f"the process has {threads} threads; unshare needs exactly one")
@@ -158,7 +161,7 @@ def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes):
         _write("/proc/self/setgroups", "deny")
         _write("/proc/self/uid_map", f"{uid} {uid} 1")
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
-        private_tmp = _private_mounts(workdir, tmp_bytes)
+        private_tmp = _private_mounts(workdir, tmp_bytes, hide, notes)
     except (Refused, OSError) as refused:
         _leave_cgroups(cgroups)  # best effort: else the next notebook's sweep removes them
         raise Incomplete(f"containment left half done: {refused}") from None
@@ -265,7 +268,7 @@ def _back_to_own_pid_namespace():
     _check(_libc.setns(_own_pid_namespace, CLONE_NEWPID), "setns(own PID namespace)")
 
 
-def _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes):
+def _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes, hide=()):
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         raise Refused(f"the process has {threads} threads; unshare needs exactly one")
@@ -276,7 +279,7 @@ def _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes):
         os.close(cgroup.home)
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC), "unshare(mount, network, ipc)")
     try:  # a refusal from here on cannot be undone: the process is already in the namespaces
-        private_tmp = _private_mounts(workdir, tmp_bytes)
+        private_tmp = _private_mounts(workdir, tmp_bytes, hide, notes)
         _mount_proc(notes)
         _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     except (Refused, OSError) as refused:
@@ -320,8 +323,9 @@ def _tmp_must_stay():
     return any(os.path.realpath(path).startswith("/tmp/") for path in paths)
 
 
-def _private_mounts(workdir, tmp_bytes):
-    """Everything read-only, then private tmpfs for /tmp and /dev/shm, then workdir writable.
+def _private_mounts(workdir, tmp_bytes, hide=(), notes=None):
+    """Everything read-only, then private tmpfs for /tmp and /dev/shm, a /dev with only the
+    harmless devices, the `hide` folders covered, then workdir writable.
     Returns the private temp folder (/tmp, or a folder in workdir when /tmp must stay)."""
     if _mount_setattr(b"/", AT_RECURSIVE, attr_set=MOUNT_ATTR_RDONLY, propagation=MS_PRIVATE) < 0:
         if ctypes.get_errno() not in (errno.ENOSYS, errno.EINVAL):
@@ -332,14 +336,19 @@ def _private_mounts(workdir, tmp_bytes):
     workdir_fd = os.open(workdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     tmp_options = f"size={tmp_bytes},mode=1777".encode()
     keep_tmp = _tmp_must_stay()
-    for path in ((b"/dev/shm",) if keep_tmp else (b"/tmp", b"/dev/shm")):
-        if os.path.isdir(path):
-            _check(_libc.mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, tmp_options),
-                   f"mount tmpfs on {path.decode()}")
+    if not keep_tmp and os.path.isdir("/tmp"):
+        _check(_libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_options), "mount tmpfs on /tmp")
+    if os.path.isdir("/dev"):
+        _minimal_dev(tmp_options)
     if os.path.isdir("/run"):  # hides service sockets (docker, dbus) that connect() could reach
         _check(_libc.mount(b"tmpfs", b"/run", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                            b"size=4k,mode=755"), "mount an empty /run")
-    os.makedirs(workdir, exist_ok=True)  # needed when workdir lay under the new /tmp
+    hidden = []
+    for folder in _hideable(hide, workdir):
+        _check(_libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                           b"size=64k,mode=755"), f"cover {folder}")
+        hidden.append(folder)
+    os.makedirs(workdir, exist_ok=True)  # needed when workdir lay under the new /tmp or a covered folder
     target = workdir.encode()
     _check(_libc.mount(f"/proc/self/fd/{workdir_fd}".encode(), target, None, MS_BIND | MS_REC, None),
            "bind-mount workdir")
@@ -348,11 +357,71 @@ def _private_mounts(workdir, tmp_bytes):
         flags = _mount_flags(os.statvfs(workdir)) & ~MS_RDONLY
         _check(_libc.mount(None, target, None, MS_BIND | MS_REMOUNT | flags, None),
                "make workdir writable")
+    for folder in hidden:  # empty and read-only from now on (workdir, if inside, is a mount of its own)
+        _read_only(folder.encode())
+    if notes is not None and hidden:
+        notes.applied.append(f"{len(hidden)} folder(s) of the grader and the class hidden")
     if not keep_tmp:
         return "/tmp"
     private_tmp = os.path.join(workdir, ".tmp")
     os.makedirs(private_tmp, exist_ok=True)
     return private_tmp
+
+
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+def _minimal_dev(tmp_options):
+    """A /dev of its own: the harmless character devices, /dev/fd and friends, a private /dev/shm.
+    Read-only mounts do not stop writes to a device node, and root owns the disks."""
+    sources = {}
+    for name in DEVICES:
+        try:
+            sources[name] = os.open(f"/dev/{name}", os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            pass
+    _check(_libc.mount(b"tmpfs", b"/dev", b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=64k,mode=755"),
+           "mount a private /dev")
+    for name, fd in sources.items():
+        path = f"/dev/{name}"
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+        _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND, None), f"bind {path}")
+        os.close(fd)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"/dev/{name}")
+    os.mkdir("/dev/shm", 0o1777)
+    _check(_libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_options), "mount tmpfs on /dev/shm")
+    _read_only(b"/dev")
+
+
+def _read_only(path):
+    """This mount (not those below it) read-only."""
+    if _mount_setattr(path, 0, attr_set=MOUNT_ATTR_RDONLY) < 0:
+        flags = _mount_flags(os.statvfs(path)) | MS_RDONLY
+        _check(_libc.mount(None, path, None, MS_BIND | MS_REMOUNT | flags, None), f"make {path.decode()} read-only")
+
+
+def _hideable(hide, workdir):
+    """The folders of `hide` that can be covered: existing, not /, and holding nothing the
+    notebook's process needs (Python, the project, an import path, the course data)."""
+    import sys
+    needed = {os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                  os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
+                                                  *[entry for entry in sys.path if entry])}
+    needed.add(os.path.realpath(os.environ.get("COURSE_DATA_DIR", "/")))
+    chosen = []
+    for folder in hide:
+        folder = os.path.realpath(folder)
+        if folder == "/" or not os.path.isdir(folder) or folder in chosen:
+            continue
+        if any(path == folder or path.startswith(folder + os.sep) for path in needed):
+            continue
+        chosen.append(folder)
+    # an outer folder first: an inner one would then be hidden already (mounting on it would fail)
+    chosen.sort(key=len)
+    return [folder for index, folder in enumerate(chosen)
+            if not any(folder.startswith(outer + os.sep) for outer in chosen[:index])]
 
 
 def _mount_flags(stat):
@@ -660,33 +729,52 @@ def _drop_privileges(notes):
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     notes.applied.append("no capabilities, no_new_privs")
     try:
-        _deny_ptrace()
-        notes.applied.append("no ptrace (seccomp)")
+        _seccomp_filter()
+        notes.applied.append("no ptrace, new namespaces, keyrings or vsock (seccomp)")
     except Refused as refused:
         notes.missing.append(f"{refused}: the notebook may ptrace processes of its own user it can see")
 
 
-# seccomp: ptrace, process_vm_readv and process_vm_writev fail with EPERM; other architectures'
-# system calls (x32, i386) fail altogether. Same user ID inside the namespace as PID 1 and as
-# (without namespaces) other notebooks: ptrace would let a notebook take those over.
-SECCOMP_ARCHES = {"x86_64": (0xC000003E, (101, 310, 311)), "aarch64": (0xC00000B7, (117, 270, 271))}
+# seccomp, last: these system calls fail with EPERM (clone3 with ENOSYS: the C library then
+# uses clone, whose flags can be checked), as do other architectures' calls (x32, i386):
+# - ptrace, process_vm_readv/writev: the same user ID as PID 1, as other notebooks (without
+#   namespaces) or as the grader (as root) would let a notebook take those over;
+# - unshare, setns, and clone with a CLONE_NEW* flag: a user namespace of its own would give it
+#   the capabilities to mount a cgroup file system and lift its own process and CPU budgets;
+# - add_key, request_key, keyctl: as root, the kernel's keyrings are shared with the grader;
+# - socket(AF_VSOCK): the network namespace does not cover the hypervisor's sockets.
+SECCOMP_ARCHES = {  # arch token; denied calls; clone3; socket; clone
+    "x86_64": (0xC000003E, (101, 310, 311, 272, 308, 248, 249, 250), 435, 41, 56),
+    "aarch64": (0xC00000B7, (117, 270, 271, 97, 268, 217, 218, 219), 435, 198, 220),
+}
+AF_VSOCK = 40
+CLONE_NEW_ANY = (CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
+                 | 0x02000000 | 0x04000000 | 0x80)  # and cgroup, UTS, time
 
 
-def _deny_ptrace():
+def _seccomp_filter():
     machine = os.uname().machine
     if machine not in SECCOMP_ARCHES:
         raise Refused(f"seccomp filter: no system call numbers for {machine}")
-    arch, calls = SECCOMP_ARCHES[machine]
-    load, jump_if_equal, jump_if_at_least, ret = 0x20, 0x15, 0x35, 0x06
+    arch, denied, clone3, socket_call, clone = SECCOMP_ARCHES[machine]
+    load, jump_if_equal, jump_if_at_least, jump_if_any_bit, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     allow, deny_eperm, deny_enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+    first_argument = 16  # offsetof(struct seccomp_data, args[0]), its low 32 bits on these arches
     program = [(load, 0, 0, 4),                       # the architecture
                (jump_if_equal, 1, 0, arch),
                (ret, 0, 0, deny_enosys),
                (load, 0, 0, 0),                       # the system call number
                (jump_if_at_least, 0, 1, 0x40000000),  # x32 numbers
                (ret, 0, 0, deny_enosys)]
-    for call in calls:
+    for call in denied:
         program += [(jump_if_equal, 0, 1, call), (ret, 0, 0, deny_eperm)]
+    program += [(jump_if_equal, 0, 1, clone3), (ret, 0, 0, deny_enosys)]
+    for call, test, value in ((socket_call, jump_if_equal, AF_VSOCK), (clone, jump_if_any_bit, CLONE_NEW_ANY)):
+        program += [(jump_if_equal, 0, 4, call),      # not this call: on to the next test
+                    (load, 0, 0, first_argument),
+                    (test, 0, 1, value),
+                    (ret, 0, 0, deny_eperm),
+                    (ret, 0, 0, allow)]
     program.append((ret, 0, 0, allow))
     code = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
     buffer = ctypes.create_string_buffer(code)

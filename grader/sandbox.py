@@ -9,6 +9,7 @@ them with deadlines, validates them, and never unpickles anything the student's 
 import json
 import math
 import multiprocessing
+import multiprocessing.util
 import os
 import select
 import shutil
@@ -300,6 +301,9 @@ class Sandbox:
         self.running = set()
         self.closed = False
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))
+        # Out of a file's sight: the fork server's socket (multiprocessing's temp folder: whoever
+        # reaches it gets a process that is not contained) and every student's private copy.
+        self.hidden = [str(self.scratch), multiprocessing.util.get_temp_dir()]
         self.reaper = ThreadPoolExecutor(1, thread_name_prefix="reaper")
 
     def run(self, folder, relative, probes):
@@ -367,6 +371,7 @@ class Sandbox:
             job["workdir"] = str(copy)
             job["cpu_seconds"] = int(self.limits.timeout) + 5
             job["contain"] = self.limits.contain
+            job["hide"] = [*self.hidden, str(Path(folder).parent)]  # and the class: the others' work
             return self.watch(job, run)
         except OSError as error:
             return Report(job), f"could not be started ({one_line(error)})"
@@ -465,7 +470,7 @@ def _run_worker(job, writer):
         os.closerange(low, high)
     try:
         contain.enter(job["workdir"], cpu_seconds=job["cpu_seconds"], max_processes=MAX_PROCESSES,
-                      namespaces=job["contain"])
+                      namespaces=job["contain"], hide=job["hide"])
     except Exception as error:  # contain.Incomplete, or the kernel changed its mind: never run uncontained
         os.write(fd, ("\n" + json.dumps({"event": "refused", "why": one_line(error)}) + "\n").encode())
         os._exit(70)

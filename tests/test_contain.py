@@ -612,3 +612,94 @@ def test_a_refusal_after_unshare_raises_incomplete(workdir, uid):
 def test_a_missing_workdir_is_an_error_before_anything_changes(tmp_path):
     with pytest.raises(NotADirectoryError, match="is not a folder"):
         contain.enter(tmp_path / "no such folder")
+
+
+def test_only_harmless_devices_are_left(workdir, uid):
+    """Issue 9, red team: a read-only mount does not stop writes to a device node, and root owns
+    the disks and /dev/kmsg. The notebook's /dev has null, zero, full, random, urandom and tty."""
+    def hostile(send):
+        with open("/dev/null", "w") as null:
+            null.write("fine")
+        send({"dev": sorted(os.listdir("/dev")), "kmsg": attempt(lambda: os.open("/dev/kmsg", os.O_WRONLY)),
+              "urandom": len(open("/dev/urandom", "rb").read(8)), "fd": os.path.isdir("/dev/fd"),
+              "shm": attempt(lambda: open("/dev/shm/x", "w").close()),
+              "new node": attempt(lambda: open("/dev/sda", "w").close())})
+
+    run = Run(hostile, workdir, uid)
+    result = run.finish() and run.merged()
+    assert set(result["dev"]) <= {"null", "zero", "full", "random", "urandom", "tty", "fd", "stdin", "stdout",
+                                  "stderr", "shm"}, result["dev"]
+    assert result["kmsg"] == "ENOENT" and result["urandom"] == 8 and result["fd"], result
+    assert result["shm"] == "done" and result["new node"] in ("EROFS", "EACCES", "EPERM"), result
+
+
+def test_hidden_folders_show_nothing_but_the_workdir(uid):
+    """The grader hides its fork server's socket (whoever reaches it gets a process that is not
+    contained), the other students' copies and the class: `hide` covers folders with an empty one,
+    except the workdir inside."""
+    secret = _made_for(uid, "/var/tmp")  # not under /tmp, which is private anyway
+    try:
+        with open(os.path.join(secret, "other student.ipynb"), "w", encoding="utf-8") as handle:
+            handle.write("{}")
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(os.path.join(secret, "listener"))
+        os.chmod(os.path.join(secret, "listener"), 0o777)
+        listener.listen()
+        mine = os.path.join(secret, "runs", "student")
+        os.makedirs(mine)
+        os.chmod(os.path.join(secret, "runs"), 0o755)
+        if uid is not None:
+            os.chown(mine, uid, uid)
+
+        def hostile(send):
+            send({"secret": sorted(os.listdir(secret)),
+                  "connect": attempt(lambda: socket.socket(socket.AF_UNIX).connect(os.path.join(secret, "listener"))),
+                  "mine": attempt(lambda: open(os.path.join(mine, "answer.txt"), "w").close()),
+                  "plant": attempt(lambda: open(os.path.join(secret, "planted"), "w").close())})
+
+        run = Run(hostile, mine, uid, hide=[secret])
+        result = run.finish() and run.merged()
+        assert result["secret"] == ["runs"] and result["connect"] == "ENOENT", result
+        assert result["mine"] == "done" and result["plant"] in ("EROFS", "EACCES", "EPERM"), result
+        assert os.path.exists(os.path.join(mine, "answer.txt"))
+        listener.close()
+    finally:
+        shutil.rmtree(secret, ignore_errors=True)
+
+
+def test_no_new_namespaces_keyrings_or_vsock(workdir, uid):
+    """Red team: a user and cgroup namespace of its own let a notebook mount the cgroup file
+    system and lift its own budgets; root's keyrings and vsock reach outside. Forks, threads and
+    subprocesses still work."""
+    import threading
+
+    def hostile(send):
+        libc = contain._libc
+        result = {}
+        for name, flags in (("unshare user", contain.CLONE_NEWUSER), ("unshare cgroup", 0x02000000)):
+            result[name] = "done" if libc.unshare(flags) == 0 else errno.errorcode[contain.ctypes.get_errno()]
+        clone = contain.SECCOMP_ARCHES[os.uname().machine][4]
+        pid = libc.syscall(clone, contain.CLONE_NEWUSER | signal.SIGCHLD, 0, 0, 0, 0)
+        if pid == 0:
+            os._exit(0)
+        result["clone user"] = "done" if pid > 0 else errno.errorcode[contain.ctypes.get_errno()]
+        key = libc.syscall(contain.SECCOMP_ARCHES[os.uname().machine][1][5], b"user", b"note", b"x", 1, -4)
+        result["add_key"] = "done" if key >= 0 else errno.errorcode[contain.ctypes.get_errno()]
+        result["vsock"] = attempt(lambda: socket.socket(40, socket.SOCK_STREAM).close())
+        child = os.fork()
+        if child == 0:
+            os._exit(7)
+        result["fork"] = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+        box = []
+        thread = threading.Thread(target=lambda: box.append("ran"))
+        thread.start()
+        thread.join()
+        result["thread"] = box
+        result["subprocess"] = subprocess.run(["true"]).returncode
+        send(result)
+
+    run = Run(hostile, workdir, uid)
+    result = run.finish() and run.merged()
+    assert result["unshare user"] == result["unshare cgroup"] == result["clone user"] == "EPERM", result
+    assert result["add_key"] == "EPERM" and result["vsock"] == "EPERM", result
+    assert result["fork"] == 7 and result["thread"] == ["ran"] and result["subprocess"] == 0, result

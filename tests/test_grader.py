@@ -494,3 +494,34 @@ def test_messages_say_what_really_happened(tmp_path, source, problem):
     assert any(problem in line for line in run.problems + [c["problem"] or "" for c in run.report["cells"]]), \
         (run.problems, run.report)
     assert run.report["cells"][-1]["text"] == "next\n"
+
+
+def test_a_notebook_cannot_reach_the_fork_server(tmp_path):
+    """Red team: multiprocessing's fork server un-pickles whatever reaches its socket, in a child
+    that is not contained yet. The socket's folder is hidden from the notebook (on a machine
+    where /tmp stays visible, as when the project lies under /tmp, only the hiding stops it)."""
+    from multiprocessing import forkserver
+    from grader.sandbox import start_fork_server
+    start_fork_server()
+    address = forkserver._forkserver._forkserver_address
+    run = run_one(tmp_path, ["import os, socket\n"
+                             f"print(sorted(os.listdir({os.path.dirname(address)!r})) "
+                             f"if os.path.isdir({os.path.dirname(address)!r}) else 'no folder')\n"
+                             "try:\n"
+                             f"    socket.socket(socket.AF_UNIX).connect({address!r})\n"
+                             "    print('connected')\n"
+                             "except OSError as error:\n"
+                             "    print('refused', error.errno)"])
+    text = run.report["cells"][0]["text"]
+    assert "connected" not in text and "listener" not in text, text
+
+
+def test_a_notebook_cannot_read_its_classmates_work(tmp_path):
+    """Reading is allowed almost everywhere, but not the class folder: a blank notebook that ran a
+    classmate's code at grading time would earn that classmate's points."""
+    classmate = tmp_path / "classmate"
+    classmate.mkdir()
+    (classmate / "ex01_neuron.ipynb").write_text(notebook_text(["print('the answers')"]))
+    run = run_one(tmp_path, ["import os\n"
+                             f"print('seen' if os.path.exists({str(classmate / 'ex01_neuron.ipynb')!r}) else 'hidden')"])
+    assert run.report["cells"][0]["text"] == "hidden\n", run.report
