@@ -37,6 +37,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import struct
 import tempfile
 from dataclasses import dataclass, field
@@ -384,8 +385,13 @@ def _minimal_dev(tmp_options):
            "mount a private /dev")
     for name, fd in sources.items():
         path = f"/dev/{name}"
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
-        _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND, None), f"bind {path}")
+        device = os.fstat(fd)
+        try:  # as root: a node of its own (cheaper than a mount)
+            os.mknod(path, stat.S_IFCHR | 0o666, device.st_rdev)
+            os.chmod(path, stat.S_IMODE(device.st_mode))
+        except PermissionError:  # in a user namespace: the outside node, bind-mounted
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+            _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND, None), f"bind {path}")
         os.close(fd)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
