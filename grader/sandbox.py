@@ -303,7 +303,10 @@ class Sandbox:
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))
         # Out of a file's sight: the fork server's socket (multiprocessing's temp folder: whoever
         # reaches it gets a process that is not contained) and every student's private copy.
-        self.hidden = [str(self.scratch), multiprocessing.util.get_temp_dir()]
+        # (The fork server also refuses a request from any process but this one: worker.GraderOnly.)
+        # And the temp folder (other grading runs' sockets and copies), when it is not /tmp,
+        # which is private to each file anyway.
+        self.hidden = [str(self.scratch), multiprocessing.util.get_temp_dir(), tempfile.gettempdir()]
         self.reaper = ThreadPoolExecutor(1, thread_name_prefix="reaper")
 
     def run(self, folder, relative, probes):

@@ -7,12 +7,15 @@ the inputs the grader chose, turns what they return into plain numbers, and writ
 per event to a pipe. The grader validates those lines and decides (questions.py).
 """
 import builtins
+import errno
 import inspect
 import json
 import os
 import re
 import resource
 import signal
+import socket
+import struct
 import sys
 import types
 import warnings
@@ -471,6 +474,26 @@ def warm_up(shell):
     plt.close("all")
 
 
+class GraderOnly:
+    """multiprocessing's reduction module as the fork server uses it, except that a request is
+    taken only from the grader's process (the server's parent). The server's child un-pickles
+    what it is sent before anything is contained: a notebook that reached the socket (another
+    grading run's, say) would run code outside. The peer's PID comes from the kernel."""
+
+    def __init__(self, reduction, grader_pid):
+        self.reduction, self.grader_pid = reduction, grader_pid
+
+    def recvfds(self, sock, size):
+        credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid = struct.unpack("3i", credentials)[0]
+        if pid != self.grader_pid:  # the server's loop drops the connection and goes on
+            raise ConnectionAbortedError(errno.ECONNABORTED, f"fork request from process {pid}, not the grader")
+        return self.reduction.recvfds(sock, size)
+
+    def __getattr__(self, name):
+        return getattr(self.reduction, name)
+
+
 class ContainedForks:
     """The os module as multiprocessing's fork server sees it, but its fork is contain.fork."""
 
@@ -483,8 +506,9 @@ class ContainedForks:
 
 if os.environ.get("GRADER_FORK_SERVER") == "1":  # set by sandbox.start_fork_server
     warm_up(make_shell())
+    from multiprocessing import forkserver
+    forkserver.reduction = GraderOnly(forkserver.reduction, os.getppid())
     if os.environ.get("GRADER_CONTAINED_FORKS") == "1":
-        from multiprocessing import forkserver
         from grader import contain
         forkserver.os = ContainedForks(contain.fork)
     import multiprocessing.popen_forkserver  # noqa: F401  (each child imports it, else: here once)

@@ -669,8 +669,8 @@ def test_hidden_folders_show_nothing_but_the_workdir(uid):
 
 def test_no_new_namespaces_keyrings_or_vsock(workdir, uid):
     """Red team: a user and cgroup namespace of its own let a notebook mount the cgroup file
-    system and lift its own budgets; root's keyrings and vsock reach outside. Forks, threads and
-    subprocesses still work."""
+    system and lift its own budgets; root's keyrings and vsock reach outside, and io_uring makes
+    a vsock socket past the filter. Forks, threads and subprocesses still work."""
     import threading
 
     def hostile(send):
@@ -686,6 +686,8 @@ def test_no_new_namespaces_keyrings_or_vsock(workdir, uid):
         key = libc.syscall(contain.SECCOMP_ARCHES[os.uname().machine][1][5], b"user", b"note", b"x", 1, -4)
         result["add_key"] = "done" if key >= 0 else errno.errorcode[contain.ctypes.get_errno()]
         result["vsock"] = attempt(lambda: socket.socket(40, socket.SOCK_STREAM).close())
+        ring = libc.syscall(425, 8, contain.ctypes.create_string_buffer(120))  # io_uring_setup: sockets past the filter
+        result["io_uring"] = "done" if ring >= 0 else errno.errorcode[contain.ctypes.get_errno()]
         child = os.fork()
         if child == 0:
             os._exit(7)
@@ -701,5 +703,5 @@ def test_no_new_namespaces_keyrings_or_vsock(workdir, uid):
     run = Run(hostile, workdir, uid)
     result = run.finish() and run.merged()
     assert result["unshare user"] == result["unshare cgroup"] == result["clone user"] == "EPERM", result
-    assert result["add_key"] == "EPERM" and result["vsock"] == "EPERM", result
+    assert result["add_key"] == "EPERM" and result["vsock"] == "EPERM" and result["io_uring"] == "EPERM", result
     assert result["fork"] == 7 and result["thread"] == ["ran"] and result["subprocess"] == 0, result

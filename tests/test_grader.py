@@ -525,3 +525,44 @@ def test_a_notebook_cannot_read_its_classmates_work(tmp_path):
     run = run_one(tmp_path, ["import os\n"
                              f"print('seen' if os.path.exists({str(classmate / 'ex01_neuron.ipynb')!r}) else 'hidden')"])
     assert run.report["cells"][0]["text"] == "hidden\n", run.report
+
+
+def test_the_fork_server_takes_requests_from_the_grader_only(tmp_path):
+    """Red team: whoever reaches the fork server's socket (another grading run's notebook, where
+    /tmp stays visible) could send it a pickle, which its child un-pickles before any
+    containment. The server takes a request only from its parent, the grader's process."""
+    import pickle
+    from multiprocessing import forkserver, reduction
+    from grader.sandbox import start_fork_server
+    start_fork_server()
+    address = forkserver._forkserver._forkserver_address
+    marker = tmp_path / "escaped"
+    attacker = os.fork()
+    if attacker == 0:  # another process than the grader's, as a notebook's would be
+        try:
+            import socket
+            with socket.socket(socket.AF_UNIX) as client:
+                client.connect(address)
+                child_r, parent_w = os.pipe()
+                parent_r, child_w = os.pipe()
+                alive_r, _ = os.pipe()
+                reduction.sendfds(client, [child_r, child_w, alive_r, alive_r])
+                os.write(parent_w, pickle.dumps(Escape(str(marker))))
+                client.settimeout(5)
+                client.recv(16)  # the new process's PID, if the server took the request
+                time.sleep(1)
+        finally:
+            os._exit(0)
+    os.waitpid(attacker, 0)
+    time.sleep(1)
+    assert not marker.exists(), "the fork server ran a pickle from another process"
+    run = run_one(tmp_path, ["print('still serving')"])  # and it goes on serving the grader
+    assert run.report["cells"][0]["text"] == "still serving\n"
+
+
+class Escape:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
