@@ -144,10 +144,14 @@ _FALLBACK_SAYS = ("what the notebook starts can outlive it, /proc shows every pr
 # ---------------------------------------------------------------------------------------------
 # With namespaces: the waiter (outside) starts PID 1 (a shell) and the notebook's process (PID 2)
 
-def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes, hide=()):
+def _single_threaded():
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         raise Refused(f"the process has {threads} threads; unshare needs exactly one")
+
+
+def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes, hide=()):
+    _single_threaded()
     if not os.access(INIT[0], os.X_OK):
         raise Refused(f"no {INIT[0]} to be the namespace's PID 1")
     cgroups, joined = _join_cgroups(max_processes, cpus, notes)
@@ -270,9 +274,7 @@ def _back_to_own_pid_namespace():
 
 
 def _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes, hide=()):
-    threads = len(os.listdir("/proc/self/task"))
-    if threads != 1:
-        raise Refused(f"the process has {threads} threads; unshare needs exactly one")
+    _single_threaded()
     outside_pid = os.readlink("/proc/self")  # the host's /proc, still: our PID outside names our cgroups
     cgroups, joined = _join_cgroups(max_processes, cpus, notes, name=outside_pid, companions=0)
     for cgroup in cgroups:  # nobody leaves them: the next notebook's sweep removes them once empty
@@ -315,13 +317,18 @@ def _mount_setattr(path, flags, attr_set=0, attr_clr=0, propagation=0):
     return _libc.syscall(_syscall_numbers()[1], AT_FDCWD, path, flags, attr, len(attr))
 
 
+def _needed_paths():
+    """The folders the notebook's process must still see: Python, the project, the import path."""
+    import sys
+    project = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    return {os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, project,
+                                                *[entry for entry in sys.path if entry])}
+
+
 def _tmp_must_stay():
     """True when Python, its libraries or the grader live under /tmp (a clone or a venv made
     there): a tmpfs over /tmp would hide them. Then /tmp stays, read-only like the rest."""
-    import sys
-    here = os.path.dirname(os.path.realpath(__file__))
-    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, here, *[p for p in sys.path if p]]
-    return any(os.path.realpath(path).startswith("/tmp/") for path in paths)
+    return any(path.startswith("/tmp/") for path in _needed_paths())
 
 
 def _private_mounts(workdir, tmp_bytes, hide=(), notes=None):
@@ -411,11 +418,7 @@ def _read_only(path):
 def _hideable(hide, workdir):
     """The folders of `hide` that can be covered: existing, not /, and holding nothing the
     notebook's process needs (Python, the project, an import path, the course data)."""
-    import sys
-    needed = {os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                                  os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
-                                                  *[entry for entry in sys.path if entry])}
-    needed.add(os.path.realpath(os.environ.get("COURSE_DATA_DIR", "/")))
+    needed = _needed_paths() | {os.path.realpath(os.environ.get("COURSE_DATA_DIR", "/"))}
     chosen = []
     for folder in hide:
         folder = os.path.realpath(folder)
@@ -738,7 +741,8 @@ def _drop_privileges(notes):
         _seccomp_filter()
         notes.applied.append("no ptrace, new namespaces, keyrings or vsock (seccomp)")
     except Refused as refused:
-        notes.missing.append(f"{refused}: the notebook may ptrace processes of its own user it can see")
+        notes.missing.append(f"{refused}: the notebook may ptrace processes of its own user it can see, "
+                             "make namespaces, use keyrings, io_uring and vsock")
 
 
 # seccomp, last: these system calls fail with EPERM (clone3 with ENOSYS: the C library then

@@ -82,7 +82,8 @@ def start_fork_server(contained=True):
     server = forkserver._forkserver
     if _server_contained not in (None, contained) and server._forkserver_pid is not None:
         server._stop()
-    # "__main__" too: otherwise every child would import the parent's main script again.
+    # "__main__" is meant to spare each child from running the parent's main script again, but
+    # Python 3.11 never preloads it (worker.hide_the_grader copes with a child that did run it).
     context.set_forkserver_preload(["__main__", "grader.sandbox", "grader.worker"])
     environment = {**SERVER_ENVIRONMENT, "GRADER_CONTAINED_FORKS": "1" if contained else "0"}
     saved = {name: os.environ.get(name) for name in environment}
@@ -301,11 +302,8 @@ class Sandbox:
         self.running = set()
         self.closed = False
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))
-        # Out of a file's sight: the fork server's socket (multiprocessing's temp folder: whoever
-        # reaches it gets a process that is not contained) and every student's private copy.
-        # (The fork server also refuses a request from any process but this one: worker.GraderOnly.)
-        # And the temp folder (other grading runs' sockets and copies), when it is not /tmp,
-        # which is private to each file anyway.
+        # Out of a file's sight: every student's private copy, this run's fork server socket and
+        # the temp folder (other runs' sockets and copies; contain leaves /tmp, private anyway).
         self.hidden = [str(self.scratch), multiprocessing.util.get_temp_dir(), tempfile.gettempdir()]
         self.reaper = ThreadPoolExecutor(1, thread_name_prefix="reaper")
 
