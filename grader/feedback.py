@@ -97,7 +97,8 @@ def student_page(student, seed):
         body.append("<h2>Bonus questions (not in the total)</h2>")
         body += [question_card(q, graded[q]) for q in extra]
     body.append('<p class="meta">Each question is worth one point. A value counts when it is within a relative '
-                "1e-9 of the expected one. Fix the code the reason points to and run your file again; in the course's notebooks, the check cell after each step says whether it is right.</p>")
+                "1e-9 of the expected one, or, printed rounded, when it equals the expected one rounded the same way "
+                "with at least 4 significant digits. Fix the code the reason points to and run your file again; in the course's notebooks, the check cell after each step says whether it is right.</p>")
     return page(f"Feedback for {student.name}", "\n".join(body))
 
 

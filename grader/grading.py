@@ -48,9 +48,7 @@ def decide(question, runs, probes_sent, student):
             weight = 0 if exercise in exercises_named(run.name) else 2
             failures.append((weight, order, run, questions.Verdict(0, f"{run.name}: {run.failure}", "crash")))
             continue
-        if run.evidence is None:  # parse what the file showed once, not once per question
-            run.evidence = questions.Evidence(probes_sent, run.report, run.name)
-        verdict = questions.judge(question, run.evidence)
+        verdict = questions.judge(question, evidence(run, probes_sent))
         if verdict.points:
             return QuestionResult(question, 1, bounded(verdict.reason), run.name, "ok")
         named = exercise in exercises_named(run.name)
@@ -60,11 +58,16 @@ def decide(question, runs, probes_sent, student):
                  if exercise in exercises_named(run.name) or v.kind not in (*WEAK_KINDS, "crash")]
     if question in questions.BONUS_IDS and not attempted:
         return QuestionResult(question, 0, "bonus not attempted (no file defines or shows it)", None, "not attempted")
-    if not any(exercise in exercises_named(r.name) for r in runs) and all(v.kind in WEAK_KINDS for *_, v in failures):
-        _, _, run, verdict = min(failures, key=lambda failure: failure[:2])
-        return QuestionResult(question, 0, bounded(
-            f"{verdict.reason} (in {run.name}); no file for exercise {exercise} ({questions.TOPICS[exercise]}) "
-            f"was found among the student's {len(runs)} file(s)"), run.name, "missing")
+    if not any(exercise in exercises_named(r.name) or answers_another(r, question, probes_sent) for r in runs) \
+            and all(v.kind in WEAK_KINDS or exercises_named(r.name) for _, _, r, v in failures):
+        # The exercise is nowhere: what files of other exercises show is no answer to it
+        where = (f"no file for exercise {exercise} ({questions.TOPICS[exercise]}) was found among the "
+                 f"student's {len(runs)} file(s)")
+        unnamed = [failure for failure in failures if failure[3].kind in WEAK_KINDS and not exercises_named(failure[2].name)]
+        if not unnamed:
+            return QuestionResult(question, 0, bounded(where), None, "missing")
+        _, _, run, verdict = min(unnamed, key=lambda failure: failure[:2])
+        return QuestionResult(question, 0, bounded(f"{verdict.reason} (in {run.name}); {where}"), run.name, "missing")
     _, _, run, verdict = min(failures, key=lambda failure: failure[:2])
     reason = verdict.reason if verdict.kind == "crash" else f"{verdict.reason} (in {run.name})"
     problems = [p for p in run.problems if p not in reason]
@@ -73,6 +76,21 @@ def decide(question, runs, probes_sent, student):
     if len(runs) > 1 and not any(exercise in exercises_named(r.name) for r in runs):
         reason += f" [no file named for exercise {exercise} among {len(runs)} files]"
     return QuestionResult(question, 0, bounded(reason), run.name, verdict.kind, verdict.expected, verdict.got)
+
+
+def evidence(run, probes_sent):
+    """What a file showed, as questions read it (parsed once, not once per question)."""
+    if run.evidence is None:
+        run.evidence = questions.Evidence(probes_sent, run.report, run.name)
+    return run.evidence
+
+
+def answers_another(run, question, probes_sent):
+    """True when the file earns another question of the same exercise: it holds that exercise's work."""
+    exercise = questions.EXERCISE_OF[question]
+    return run.report is not None and any(
+        questions.judge(other, evidence(run, probes_sent)).points
+        for other in questions.QUESTIONS if other != question and questions.EXERCISE_OF[other] == exercise)
 
 
 class Grading:

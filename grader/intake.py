@@ -208,7 +208,7 @@ def find_class(path, workdir=None):
 
 # --- which exercise a file is for, from its name -------------------------------------------------
 
-EXERCISE_NUMBER = re.compile(r"ex(?:ercise)?[ _-]?0*(\d{1,3})(?!\d)", re.IGNORECASE)
+EXERCISE_NUMBER = re.compile(r"ex(?:ercise|ercice|o)?[ _-]?0*(\d{1,3})(?!\d)", re.IGNORECASE)  # exo: French
 TOPIC_WORDS = [(1, r"neuron(?!al)|perceptron"), (2, r"neural.?net|network"), (3, r"log.?loss|logloss|entropy"),
                (4, r"forward|propagation|exam"), (5, r"regression|physics"), (6, r"train|backprop|gradient")]
 

@@ -119,6 +119,13 @@ def test_students_written_from_the_statement_get_what_a_fair_instructor_gives(tm
     assert same_grades(tmp_path / "g.csv", FIXTURES / expected), run.stdout[-4000:]
     for line in run.stdout.split("lost points:")[-1].splitlines():
         assert len(line) < 400
+    if layout == "class":
+        # Isabella (Exo1..Exo4) has no exercise 5: her reasons say so, and quote no value her
+        # exercise 1-4 notebooks show (Bob's 0.7855... of exercise 4 is no answer to exercise 5)
+        isabella = [line for line in run.stdout.splitlines() if line.startswith("  Isabella Moreau ex5.")]
+        assert len(isabella) == 3, run.stdout[-4000:]
+        assert all(line.endswith(": no file for exercise 5 (regression) was found among the student's 4 file(s)")
+                   for line in isabella), isabella
 
 
 def test_feedback_and_class_report_for_the_class(tmp_path):
@@ -315,7 +322,7 @@ def test_moodle_canvas_and_zip_layouts(tmp_path):
 @pytest.mark.parametrize("path, exercises", [
     ("ex04_forward_propagation.ipynb", {4}), ("ex4/Notebook_ex4.ipynb", {4}), ("Notebook_ex113.ipynb", {3}),
     ("the-neuron.ipynb", {1}), ("log_loss.ipynb", {3}), ("regression.py", {5}), ("all_in_one.ipynb", set()),
-    ("ex01.py", {1}),
+    ("ex01.py", {1}), ("Exo4.ipynb", {4}), ("exercice_3.py", {3}), ("next5.ipynb", set()),
 ])
 def test_which_exercise_a_file_name_says(path, exercises):
     assert intake.exercises_named(path) == exercises
