@@ -1,19 +1,21 @@
-"""Shut one notebook's process in: private writable folder, own PIDs, no network, CPU and process budgets.
+"""Shut one notebook's process in: a root of its own, own PIDs, no network, budgets for all it starts.
 
-Call `enter(workdir, ...)` in a freshly forked, single-threaded child (a fork of the grader's warm
-fork server), before any student code runs. It returns in a process from which the notebook runs:
+Call `enter(home, scratch, ...)` in a freshly forked, single-threaded child (a fork of the grader's
+warm fork server), before any student code runs. It returns in a process from which the notebook runs:
 
-* writes succeed only under `workdir` and in a private /tmp (TMPDIR=/tmp) and /dev/shm; every
-  other path is read-only (EROFS), reads work as before;
+* it sees only what grader/rootfs.py declares (the software read-only, the course data read-only,
+  its own home holding a copy of the student's folder, its own /tmp, /dev and /proc): an
+  allow-list, so the project, the class, other runs, /home, /root and the host's sockets are
+  simply not there; what it writes lands in size-capped memory and is gone when it ends;
 * it is PID 2 of a new PID namespace (PID 1 is `sh -c "read _"`, which only waits), or PID 1
-  itself when it was forked with `fork()` below (as root); /proc shows only that namespace; when
-  the notebook's process ends, everything it started is killed with it;
+  itself when it was forked with `fork()` below (as root); when the notebook's process ends,
+  everything it started is killed with it;
 * it has a network namespace of its own: only a loopback interface, which is down;
-* it has no capabilities, cannot gain any (no_new_privs), and has RLIMIT_CPU and a
-  process budget (a pids cgroup where writable, else RLIMIT_NPROC, which a user namespace makes
-  per-notebook for an ordinary user; the kernel never applies RLIMIT_NPROC to real root);
-* where a cpu cgroup is writable, it and everything it starts share one CPU at most (a CFS
-  quota), so many busy children cannot slow down the notebooks that run beside it.
+* it has no capabilities, cannot gain any (no_new_privs), seccomp refuses ptrace, new
+  namespaces, keyrings, vsock and io_uring; it has RLIMIT_CPU and, for all it starts together,
+  a process budget (a pids cgroup where writable, else RLIMIT_NPROC, which a user namespace
+  makes per-notebook for an ordinary user; the kernel never applies RLIMIT_NPROC to real root),
+  a memory budget (a memory cgroup where writable) and one CPU at most (a cpu cgroup).
 
 Linux only. The caller's process, the one the grader forked and knows the PID of, becomes a
 waiter outside the namespaces: it never returns from `enter`, waits for the notebook's process
@@ -26,9 +28,10 @@ of a new PID namespace, and `enter` contains it in place, with no waiter and no 
 
 Where the kernel refuses namespaces (no user namespaces, seccomp, ...) or when asked to
 (`namespaces=False`, or GRADER_CONTAIN=fallback in the environment), `enter` returns in the same
-process after what it can do without them: a new session, the rlimits, and, where the kernel
-has Landlock, writes limited to `workdir` and a private temp folder, no TCP, no signals or
-abstract sockets outside. `Notes.missing` says what was not available, one line each.
+process after what it can do without them: a copy of home in `scratch`, a new session, the
+rlimits, and, where the kernel has Landlock, reads limited to what rootfs declares and writes to
+the copy and a temp folder, no TCP, no signals or abstract sockets outside. `Notes.missing`
+says what was not available, one line each.
 """
 import ctypes
 import errno
@@ -42,13 +45,12 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 
+from grader import rootfs
+
 __all__ = ["Incomplete", "Notes", "enter", "fork", "probe", "sweep"]
 
 CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-MOUNT_ATTR_RDONLY, AT_FDCWD, AT_RECURSIVE = 1, -100, 0x8000
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
 PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_CLEAR_ALL, CAP_KILL = 2, 4, 5
 SYS_LANDLOCK = (444, 445, 446)  # create_ruleset, add_rule, restrict_self (same on every arch)
@@ -65,13 +67,15 @@ class Notes:
     """What `enter` applied, and what it could not (one line each, meant for the grader's output)."""
     applied: list = field(default_factory=list)
     missing: list = field(default_factory=list)
+    home: str = ""          # where the copy of the student's folder is, as the process sees it
+    data: str | None = None  # where the course data is
+    tmp: str = ""            # its private temp folder
 
     def __str__(self):
         return "; ".join(self.missing) if self.missing else "contained: " + ", ".join(self.applied)
 
 
-class Refused(Exception):
-    """The kernel refused a step; the message says which and why."""
+Refused = rootfs.Refused  # the kernel refused a step; the message says which and why
 
 
 class Incomplete(RuntimeError):
@@ -86,30 +90,33 @@ def _check(result, what):
 
 
 def _syscall_numbers():
-    """capset, mount_setattr, capget."""
+    """capset, capget."""
     if os.uname().machine in ("aarch64", "arm64"):
-        return 91, 442, 90
-    return 126, 442, 125
+        return 91, 90
+    return 126, 125
 
 
-def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
-          tmp_bytes=256 * 2**20, namespaces=None, cpus=1, hide=()):
+def enter(home, scratch=None, cpu_seconds=None, max_processes=None, memory_bytes=None,
+          tmp_bytes=256 * 2**20, home_bytes=256 * 2**20, namespaces=None, cpus=1, data=None,
+          secret=(), skip=lambda name: False):
     """Contain this process and everything it starts; return `Notes` in the contained process.
 
-    workdir: the one folder (the private copy of the student's folder) that stays writable.
+    home: the student's folder; the process gets a copy of it as its home and never writes to it.
+    scratch: an empty host folder, used only without namespaces (the copy is made there).
+    data: the course data folder (read-only).  secret: folders never to show (rootfs.declare).
     cpu_seconds: RLIMIT_CPU of the notebook's process (SIGXCPU at the limit, SIGKILL 1 s later).
     max_processes: processes and threads the notebook may have at once, its own included.
     cpus: CPUs the notebook and all it starts may use together (a cpu cgroup); None: no cap.
-    memory_bytes: RLIMIT_AS, if given.  tmp_bytes: size of the private /tmp (and /dev/shm).
+    memory_bytes: memory the notebook and all it starts may add together (a memory cgroup; where
+    none is writable, RLIMIT_AS of each process, and `Notes.missing` says so).
+    tmp_bytes, home_bytes: the sizes of its /tmp and of its home (the copy and what it writes).
     namespaces: False forces the fallback; None (default) uses them unless GRADER_CONTAIN=fallback.
-    hide: folders to cover with an empty read-only folder (the grader's sockets, the other
-    students' copies, the class); workdir stays visible even inside one. Folders that hold
-    Python, the project or an import path are never hidden (the notebook needs them).
     Must be called while the process has a single thread (unshare refuses otherwise).
+    `Notes.home`, `.data` and `.tmp` say where those are as the contained process sees them.
     """
-    workdir = os.path.realpath(workdir)
-    if not os.path.isdir(workdir):
-        raise NotADirectoryError(f"contain.enter: workdir {workdir} is not a folder")
+    home = os.path.realpath(home)
+    if not os.path.isdir(home):
+        raise NotADirectoryError(f"contain.enter: the home folder {home} is not a folder")
     notes = Notes()
     try:
         os.setsid()
@@ -119,22 +126,34 @@ def enter(workdir, cpu_seconds=None, max_processes=None, memory_bytes=None,
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash writes no core file anywhere
     if namespaces is None:
         namespaces = os.environ.get("GRADER_CONTAIN", "") != "fallback"
+    mounts = rootfs.declare(home, data, home_bytes=home_bytes, tmp_bytes=tmp_bytes, secret=secret)
+    budgets = Budgets(max_processes, cpus, memory_bytes)
     if namespaces:
         try:
             if _forked_as_init:
-                _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes, hide)
+                _enter_namespaces_as_init(mounts, budgets, skip, notes)
             else:
-                _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes, hide)
+                _enter_namespaces(mounts, budgets, skip, notes)
+            notes.home, notes.data, notes.tmp = rootfs.HOME, rootfs.DATA if data else None, "/tmp"
         except Refused as refused:
             notes.missing.append(f"namespaces refused ({refused}): {_FALLBACK_SAYS}")
             namespaces = False
     else:
         notes.missing.append(f"namespaces switched off: {_FALLBACK_SAYS}")
     if not namespaces:
-        _fallback(workdir, max_processes, cpus, notes)
-    _limit(cpu_seconds, memory_bytes, notes)
+        _fallback(home, scratch, data, budgets, skip, notes)
+    _limit(cpu_seconds, notes)
     _drop_privileges(notes)
     return notes
+
+
+@dataclass
+class Budgets:
+    """What a file may use across all its processes, and which cgroups enforce it."""
+    max_processes: int | None
+    cpus: float | None
+    memory_bytes: int | None
+    joined: set = field(default_factory=set)
 
 
 _FALLBACK_SAYS = ("what the notebook starts can outlive it, /proc shows every process, "
@@ -150,11 +169,11 @@ def _single_threaded():
         raise Refused(f"the process has {threads} threads; unshare needs exactly one")
 
 
-def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes, hide=()):
+def _enter_namespaces(mounts, budgets, skip, notes):
     _single_threaded()
     if not os.access(INIT[0], os.X_OK):
         raise Refused(f"no {INIT[0]} to be the namespace's PID 1")
-    cgroups, joined = _join_cgroups(max_processes, cpus, notes)
+    cgroups = _join_cgroups(budgets, notes)
     uid, gid = os.geteuid(), os.getegid()
     try:
         _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC),
@@ -166,11 +185,10 @@ def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes, hide=()):
         _write("/proc/self/setgroups", "deny")
         _write("/proc/self/uid_map", f"{uid} {uid} 1")
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
-        private_tmp = _private_mounts(workdir, tmp_bytes, hide, notes)
     except (Refused, OSError) as refused:
         _leave_cgroups(cgroups)  # best effort: else the next notebook's sweep removes them
         raise Incomplete(f"containment left half done: {refused}") from None
-    notes.applied += ["user, mount, pid, network and IPC namespaces", "read-only / except workdir and /tmp"]
+    notes.applied.append("user, mount, pid, network and IPC namespaces")
 
     # PID 1 is a shell that reads a pipe only the waiter can write to: it ends, and with it every
     # process of the namespace, when the waiter kills it or dies. It is spawned (vfork + exec),
@@ -189,37 +207,35 @@ def _enter_namespaces(workdir, max_processes, cpus, tmp_bytes, notes, hide=()):
         keep = (lifeline_w,) + tuple(fd for cgroup in cgroups for fd in (cgroup.folder_fd, cgroup.home))
         _wait_and_exit(worker, init, keep, cgroups)
     os.close(lifeline_w)
-    for cgroup in cgroups:  # opened before the mounts turned read-only: the notebook must not inherit them
+    for cgroup in cgroups:  # the notebook must not inherit them
         os.close(cgroup.folder_fd)
         os.close(cgroup.home)
     _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     if select.select([lifeline_r], [], [], 0)[0]:  # EOF: the waiter died before the prctl
         os._exit(1)
     os.close(lifeline_r)
-    _mount_proc(notes)
-    _settle(workdir, private_tmp, max_processes, joined, uid, companions=2, notes=notes)
+    # The root is built here, in PID 2: /proc must be mounted from inside the new PID namespace.
+    _build_root(mounts, skip, notes)
+    _settle(budgets, uid, companions=2, notes=notes)
 
 
-def _mount_proc(notes):
+def _build_root(mounts, skip, notes):
     try:
-        # Read-only: as root, the user ID inside is root's, and /proc/sys (core_pattern...) would
-        # take writes from it.
-        _check(_libc.mount(b"proc", b"/proc", b"proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
-               "mount a private /proc")
-        notes.applied.append("private /proc")
-    except Refused as refused:
-        notes.missing.append(f"{refused}: /proc still lists outside processes (they cannot be signalled)")
+        missing = rootfs.build(mounts, skip)
+    except (Refused, OSError) as refused:
+        raise Incomplete(f"containment left half done: {refused}") from None
+    notes.missing += [f"{line}" for line in missing]
+    notes.applied.append("a root of its own: only the software, its home, /tmp and the course data "
+                         "(grader.rootfs)")
 
 
-def _settle(workdir, private_tmp, max_processes, joined, uid, companions, notes):
-    """The last steps inside: the private temp folder, a cwd that exists, the process budget."""
-    os.environ["TMPDIR"] = private_tmp
+def _settle(budgets, uid, companions, notes):
+    """The last steps inside: the private temp folder, its home as cwd, the process budget."""
+    os.environ["TMPDIR"] = "/tmp"
     tempfile.tempdir = None
-    try:
-        os.chdir(os.getcwd())  # the cwd may point into the mount that is now hidden
-    except OSError:
-        os.chdir(workdir)
-    if max_processes and "pids" not in joined:
+    os.chdir(rootfs.HOME)
+    max_processes = budgets.max_processes
+    if max_processes and "pids" not in budgets.joined:
         # In a user namespace of its own, RLIMIT_NPROC counts only this notebook's tasks (the
         # waiter and PID 1 included, if any: `companions`); the kernel exempts real root from it.
         resource.setrlimit(resource.RLIMIT_NPROC, (max_processes + companions, max_processes + companions))
@@ -233,7 +249,7 @@ def _settle(workdir, private_tmp, max_processes, joined, uid, companions, notes)
 # ---------------------------------------------------------------------------------------------
 # As root, one fork instead of two: the fork server forks each notebook's process straight into
 # a new PID namespace (`fork` below), where it is PID 1. `enter` then adds mount, network and IPC
-# namespaces and its own /proc. A user namespace would add nothing here: root without any
+# namespaces and its own root. A user namespace would add nothing here: root without any
 # capability (`_drop_privileges`) is what the other way's user namespace maps it to. No waiter, no shell as
 # PID 1 and no second fork of the warm server: the kernel ends everything in the namespace when
 # PID 1, the notebook's process, ends. (As PID 1 it ignores signals it sends itself and has no
@@ -273,23 +289,21 @@ def _back_to_own_pid_namespace():
     _check(_libc.setns(_own_pid_namespace, CLONE_NEWPID), "setns(own PID namespace)")
 
 
-def _enter_namespaces_as_init(workdir, max_processes, cpus, tmp_bytes, notes, hide=()):
+def _enter_namespaces_as_init(mounts, budgets, skip, notes):
     _single_threaded()
     outside_pid = os.readlink("/proc/self")  # the host's /proc, still: our PID outside names our cgroups
-    cgroups, joined = _join_cgroups(max_processes, cpus, notes, name=outside_pid, companions=0)
+    cgroups = _join_cgroups(budgets, notes, name=outside_pid, companions=0)
     for cgroup in cgroups:  # nobody leaves them: the next notebook's sweep removes them once empty
         os.close(cgroup.folder_fd)
         os.close(cgroup.home)
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC), "unshare(mount, network, ipc)")
     try:  # a refusal from here on cannot be undone: the process is already in the namespaces
-        private_tmp = _private_mounts(workdir, tmp_bytes, hide, notes)
-        _mount_proc(notes)
         _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
-    except (Refused, OSError) as refused:
+    except Refused as refused:
         raise Incomplete(f"containment left half done: {refused}") from None
-    notes.applied += ["PID 1 of its own PID namespace", "mount, network and IPC namespaces",
-                      "read-only / except workdir and /tmp"]
-    _settle(workdir, private_tmp, max_processes, joined, os.geteuid(), companions=0, notes=notes)
+    _build_root(mounts, skip, notes)
+    notes.applied += ["PID 1 of its own PID namespace", "mount, network and IPC namespaces"]
+    _settle(budgets, os.geteuid(), companions=0, notes=notes)
 
 
 def _keep_capability_across_exec(capability):
@@ -298,7 +312,7 @@ def _keep_capability_across_exec(capability):
     and keep the lifeline open after the waiter died."""
     header = struct.pack("Ii", CAPABILITY_VERSION_3, 0)
     data = ctypes.create_string_buffer(24)
-    _check(_libc.syscall(_syscall_numbers()[2], header, data), "capget")
+    _check(_libc.syscall(_syscall_numbers()[1], header, data), "capget")
     effective, permitted, inheritable = struct.unpack_from("III", data.raw)
     struct.pack_into("III", data, 0, effective, permitted, inheritable | (1 << capability))
     _check(_libc.syscall(_syscall_numbers()[0], header, data), "capset (inheritable)")
@@ -310,146 +324,6 @@ def _write(path, text):
         _put(path, text)
     except OSError as error:
         raise Refused(f"write {path}: {error.strerror}") from None
-
-
-def _mount_setattr(path, flags, attr_set=0, attr_clr=0, propagation=0):
-    attr = struct.pack("QQQQ", attr_set, attr_clr, propagation, 0)
-    return _libc.syscall(_syscall_numbers()[1], AT_FDCWD, path, flags, attr, len(attr))
-
-
-def _needed_paths():
-    """The folders the notebook's process must still see: Python, the project, the import path."""
-    import sys
-    project = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-    return {os.path.realpath(path) for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, project,
-                                                *[entry for entry in sys.path if entry])}
-
-
-def _tmp_must_stay():
-    """True when Python, its libraries or the grader live under /tmp (a clone or a venv made
-    there): a tmpfs over /tmp would hide them. Then /tmp stays, read-only like the rest."""
-    return any(path.startswith("/tmp/") for path in _needed_paths())
-
-
-def _private_mounts(workdir, tmp_bytes, hide=(), notes=None):
-    """Everything read-only, then private tmpfs for /tmp and /dev/shm, a /dev with only the
-    harmless devices, the `hide` folders covered, then workdir writable.
-    Returns the private temp folder (/tmp, or a folder in workdir when /tmp must stay)."""
-    if _mount_setattr(b"/", AT_RECURSIVE, attr_set=MOUNT_ATTR_RDONLY, propagation=MS_PRIVATE) < 0:
-        if ctypes.get_errno() not in (errno.ENOSYS, errno.EINVAL):
-            _check(-1, "mount_setattr(/, read-only, recursive)")
-        _read_only_one_by_one()
-    # Opened now, in the new mount namespace (a bind mount's source must be in it), and before
-    # /tmp is covered: workdir may lie under /tmp.
-    workdir_fd = os.open(workdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    tmp_options = f"size={tmp_bytes},mode=1777".encode()
-    keep_tmp = _tmp_must_stay()
-    if not keep_tmp and os.path.isdir("/tmp"):
-        _check(_libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_options), "mount tmpfs on /tmp")
-    if os.path.isdir("/dev"):
-        _minimal_dev(tmp_options)
-    if os.path.isdir("/run"):  # hides service sockets (docker, dbus) that connect() could reach
-        _check(_libc.mount(b"tmpfs", b"/run", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                           b"size=4k,mode=755"), "mount an empty /run")
-    hidden = []
-    for folder in _hideable(hide, workdir):
-        _check(_libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                           b"size=64k,mode=755"), f"cover {folder}")
-        hidden.append(folder)
-    os.makedirs(workdir, exist_ok=True)  # needed when workdir lay under the new /tmp or a covered folder
-    target = workdir.encode()
-    _check(_libc.mount(f"/proc/self/fd/{workdir_fd}".encode(), target, None, MS_BIND | MS_REC, None),
-           "bind-mount workdir")
-    os.close(workdir_fd)
-    if _mount_setattr(target, 0, attr_clr=MOUNT_ATTR_RDONLY) < 0:
-        flags = _mount_flags(os.statvfs(workdir)) & ~MS_RDONLY
-        _check(_libc.mount(None, target, None, MS_BIND | MS_REMOUNT | flags, None),
-               "make workdir writable")
-    for folder in hidden:  # empty and read-only from now on (workdir, if inside, is a mount of its own)
-        _read_only(folder.encode())
-    if notes is not None and hidden:
-        notes.applied.append(f"{len(hidden)} folder(s) of the grader and the class hidden")
-    if not keep_tmp:
-        return "/tmp"
-    private_tmp = os.path.join(workdir, ".tmp")
-    os.makedirs(private_tmp, exist_ok=True)
-    return private_tmp
-
-
-DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-
-
-def _minimal_dev(tmp_options):
-    """A /dev of its own: the harmless character devices, /dev/fd and friends, a private /dev/shm.
-    Read-only mounts do not stop writes to a device node, and root owns the disks."""
-    sources = {}
-    for name in DEVICES:
-        try:
-            sources[name] = os.open(f"/dev/{name}", os.O_PATH | os.O_CLOEXEC)
-        except OSError:
-            pass
-    _check(_libc.mount(b"tmpfs", b"/dev", b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=64k,mode=755"),
-           "mount a private /dev")
-    for name, fd in sources.items():
-        path = f"/dev/{name}"
-        device = os.fstat(fd)
-        try:  # as root: a node of its own (cheaper than a mount)
-            os.mknod(path, stat.S_IFCHR | 0o666, device.st_rdev)
-            os.chmod(path, stat.S_IMODE(device.st_mode))
-        except PermissionError:  # in a user namespace: the outside node, bind-mounted
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
-            _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND, None), f"bind {path}")
-        os.close(fd)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
-        os.symlink(target, f"/dev/{name}")
-    os.mkdir("/dev/shm", 0o1777)
-    _check(_libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_options), "mount tmpfs on /dev/shm")
-    _read_only(b"/dev")
-
-
-def _read_only(path):
-    """This mount (not those below it) read-only."""
-    if _mount_setattr(path, 0, attr_set=MOUNT_ATTR_RDONLY) < 0:
-        flags = _mount_flags(os.statvfs(path)) | MS_RDONLY
-        _check(_libc.mount(None, path, None, MS_BIND | MS_REMOUNT | flags, None), f"make {path.decode()} read-only")
-
-
-def _hideable(hide, workdir):
-    """The folders of `hide` that can be covered: existing, not /, and holding nothing the
-    notebook's process needs (Python, the project, an import path, the course data)."""
-    needed = _needed_paths() | {os.path.realpath(os.environ.get("COURSE_DATA_DIR", "/"))}
-    chosen = []
-    for folder in hide:
-        folder = os.path.realpath(folder)
-        if folder in ("/", "/tmp", "/dev", "/run", "/proc") or not os.path.isdir(folder) or folder in chosen:
-            continue
-        if any(path == folder or path.startswith(folder + os.sep) for path in needed):
-            continue
-        chosen.append(folder)
-    # an outer folder first: an inner one would then be hidden already (mounting on it would fail)
-    chosen.sort(key=len)
-    return [folder for index, folder in enumerate(chosen)
-            if not any(folder.startswith(outer + os.sep) for outer in chosen[:index])]
-
-
-def _mount_flags(stat):
-    # statvfs's ST_* values are the MS_* values for these four
-    return stat.f_flag & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
-
-
-def _read_only_one_by_one():
-    """For kernels before 5.12 (no mount_setattr): remount each mount point read-only."""
-    _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
-    points = [line.split()[4] for line in _get("/proc/self/mountinfo").splitlines()]
-    for point in points:
-        path = point.encode("utf-8", "surrogateescape").decode("unicode_escape").encode("latin-1")
-        try:
-            flags = _mount_flags(os.statvfs(path))
-        except OSError:
-            continue  # hidden under a later mount
-        _check(_libc.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags, None),
-               f"remount {point} read-only")
 
 
 def _close_all_but(keep):
@@ -496,13 +370,16 @@ class _Cgroup:
 CFS_PERIOD_US = 100_000  # cgroup v2's cpu.max period (v1 reads its cpu.cfs_period_us)
 
 
+CONTROLLERS = {"pids", "cpu", "memory"}
+
+
 def _cgroup_hierarchies():
     """(version, base folder, controllers of those we use) of each hierarchy this process is in."""
     for line in _get("/proc/self/cgroup").splitlines():
         _, listed, path = line.split(":", 2)
         path = path.rstrip("/")
         if listed:  # cgroup v1: one hierarchy per mount, /sys/fs/cgroup/cpu may be cpu,cpuacct
-            controllers = set(listed.split(",")) & {"pids", "cpu"}
+            controllers = set(listed.split(",")) & CONTROLLERS
             if controllers:
                 yield 1, f"/sys/fs/cgroup/{min(controllers)}{path}", controllers
         else:  # cgroup v2 (unified): a controller must be enabled for the children of `base`
@@ -511,35 +388,41 @@ def _cgroup_hierarchies():
                     enabled = set(_get(f"{root}{path}/cgroup.subtree_control").split())
                 except OSError:
                     continue
-                yield 2, root + path, enabled & {"pids", "cpu"}
+                yield 2, root + path, enabled & CONTROLLERS
 
 
-def _join_cgroups(max_processes, cpus, notes, name=None, companions=2):
+def _join_cgroups(budgets, notes, name=None, companions=2):
     """Move this process into a new cgroup of each hierarchy that has a controller we want.
 
-    Returns the cgroups joined and the controllers applied ("pids", "cpu"). A CPU share that
-    cannot be had is said in notes.missing; a process budget falls back to RLIMIT_NPROC."""
-    wanted = {name for name, value in (("pids", max_processes), ("cpu", cpus)) if value}
-    cgroups, joined = [], set()
+    Returns the cgroups joined; `budgets.joined` gets the controllers applied ("pids", "cpu",
+    "memory"). A CPU share or memory budget that cannot be had is said in notes.missing; a
+    process budget falls back to RLIMIT_NPROC, a memory budget to RLIMIT_AS per process."""
+    wanted = {name for name, value in (("pids", budgets.max_processes), ("cpu", budgets.cpus),
+                                       ("memory", budgets.memory_bytes)) if value}
+    cgroups, joined = [], budgets.joined
     for version, base, controllers in _cgroup_hierarchies() if wanted else ():
         controllers &= wanted - joined
         if controllers:
-            cgroup = _join_cgroup(version, base, controllers, max_processes, cpus, name or str(os.getpid()),
-                                  companions)
+            cgroup = _join_cgroup(version, base, controllers, budgets, name or str(os.getpid()), companions)
             if cgroup:
                 cgroups.append(cgroup)
                 joined |= controllers
     if "pids" in joined:
-        notes.applied.append(f"pids cgroup, {max_processes} tasks")
+        notes.applied.append(f"pids cgroup, {budgets.max_processes} tasks")
     if "cpu" in joined:
-        notes.applied.append(f"cpu cgroup, {cpus:g} CPU at most for everything it starts")
-    elif cpus:
+        notes.applied.append(f"cpu cgroup, {budgets.cpus:g} CPU at most for everything it starts")
+    elif budgets.cpus:
         notes.missing.append("CPU share: no writable cpu cgroup; what the notebook starts can "
                              "keep every CPU busy (RLIMIT_CPU counts each process alone)")
-    return cgroups, joined
+    if "memory" in joined:
+        notes.applied.append(f"memory cgroup, {budgets.memory_bytes // 2**20} MiB for everything it starts")
+    elif budgets.memory_bytes:
+        notes.missing.append("memory budget: no writable memory cgroup; each process has its own "
+                             "address-space limit instead (RLIMIT_AS)")
+    return cgroups
 
 
-def _join_cgroup(version, base, controllers, max_processes, cpus, name, companions):
+def _join_cgroup(version, base, controllers, budgets, name, companions):
     """companions: the processes besides the notebook's in the cgroup (the waiter and PID 1)."""
     folder = os.path.join(base, CGROUP_FOLDER)
     mine = os.path.join(folder, name)
@@ -562,12 +445,16 @@ def _join_cgroup(version, base, controllers, max_processes, cpus, name, companio
     home = None
     try:
         if "pids" in controllers:
-            _put(os.path.join(mine, "pids.max"), max_processes + companions)
+            _put(os.path.join(mine, "pids.max"), budgets.max_processes + companions)
         if "cpu" in controllers and version == 1:
             period = int(_get(os.path.join(mine, "cpu.cfs_period_us")))
-            _put(os.path.join(mine, "cpu.cfs_quota_us"), round(cpus * period))
+            _put(os.path.join(mine, "cpu.cfs_quota_us"), round(budgets.cpus * period))
         elif "cpu" in controllers:
-            _put(os.path.join(mine, "cpu.max"), f"{round(cpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
+            _put(os.path.join(mine, "cpu.max"), f"{round(budgets.cpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
+        if "memory" in controllers:  # what the file's processes add; pages shared with the fork server are not theirs
+            _put(os.path.join(mine, "memory.limit_in_bytes" if version == 1 else "memory.max"), budgets.memory_bytes)
+            if version == 2 and os.path.exists(os.path.join(mine, "memory.swap.max")):
+                _put(os.path.join(mine, "memory.swap.max"), 0)
         # v1: "0" into `tasks` moves the calling thread, the only one, without the global lock
         # (and RCU grace period, ~5 ms) that moving a whole process through cgroup.procs takes
         # in kernels since 6.0. v2 moves only whole processes of a domain cgroup: cgroup.procs.
@@ -637,25 +524,49 @@ def _leave_cgroups(cgroups):
 # ---------------------------------------------------------------------------------------------
 # Without namespaces
 
-def _fallback(workdir, max_processes, cpus, notes):
-    if cpus:  # no waiter would remove a cpu cgroup: it comes with the namespaces
+def _fallback(home, scratch, data, budgets, skip, notes):
+    """Without namespaces: a copy of home in `scratch`, then Landlock lets the process read only
+    what the declaration of rootfs would have shown it, and write only to its copy and temp."""
+    if not scratch or not os.path.isdir(scratch):
+        raise Incomplete("no scratch folder for the copy of the student's folder; it was not run")
+    if budgets.cpus:  # no waiter would remove a cpu cgroup: it comes with the namespaces
         notes.missing.append("CPU share: none without the namespaces; what the notebook starts can "
                              "keep every CPU busy (RLIMIT_CPU counts each process alone)")
-    private_tmp = os.path.join(workdir, ".tmp")
+    copy, private_tmp = os.path.join(scratch, "home"), os.path.join(scratch, "tmp")
+    os.makedirs(copy, exist_ok=True)
     os.makedirs(private_tmp, exist_ok=True)
+    left_out = rootfs.copy_folder(home, copy, 128 * 2**20, skip)
+    if left_out:
+        notes.missing.append(f"home: {left_out}")
+    os.chdir(copy)
     os.environ["TMPDIR"] = private_tmp
     tempfile.tempdir = None
-    if max_processes:
+    notes.home, notes.data, notes.tmp = copy, data and os.path.realpath(data), private_tmp
+    notes.missing.append("disk: without namespaces the copy and the temp folder are on the grader's disk, "
+                         "with no size cap")
+    if budgets.max_processes:
         if os.geteuid() == 0:
             notes.missing.append("process budget: RLIMIT_NPROC does not apply to root")
         else:  # counts every task of this user, so add those running now
-            limit = _tasks_of_user(os.getuid()) + max_processes
+            limit = _tasks_of_user(os.getuid()) + budgets.max_processes
             resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
             notes.applied.append(f"RLIMIT_NPROC {limit} (all of the user's tasks)")
+    readable = [mount.source for mount in rootfs.declare(home, data) if mount.kind == "ro-bind" and mount.target != rootfs.DATA]
+    readable += [path for path in FALLBACK_READABLE if os.path.exists(path)]
+    if notes.data:
+        readable.append(notes.data)
     try:
-        _landlock(workdir, private_tmp, notes)
+        _landlock(readable, [copy, private_tmp], notes)
     except Refused as refused:
-        notes.missing.append(f"Landlock: {refused}: writes are not limited to workdir")
+        notes.missing.append(f"Landlock: {refused}: the notebook can read every file its user can, "
+                             "and write outside its copy")
+
+
+# Read, without namespaces, besides the software: what rootfs writes of /etc for the process is the
+# host's here; the devices; /proc and the CPU list (os.cpu_count).
+FALLBACK_READABLE = ("/etc/passwd", "/etc/group", "/etc/hosts", "/etc/localtime", "/etc/ld.so.cache",
+                     "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
+                     "/dev/shm", "/proc", "/sys/devices/system/cpu")
 
 
 def _tasks_of_user(uid):
@@ -673,28 +584,39 @@ def _tasks_of_user(uid):
     return count
 
 
+LANDLOCK_READ_ACCESS = (1 << 0) | (1 << 2) | (1 << 3)                 # execute, read file, read folder
 LANDLOCK_WRITE_ACCESS = ((1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 9)
                          | (1 << 10) | (1 << 11) | (1 << 12))  # write file, remove, make anything
 LANDLOCK_REFER, LANDLOCK_TRUNCATE = 1 << 13, 1 << 14             # ABI 2, ABI 3
 LANDLOCK_TCP = (1 << 0) | (1 << 1)                               # ABI 4: bind, connect
 LANDLOCK_SCOPES = (1 << 0) | (1 << 1)                            # ABI 6: abstract sockets, signals
+LANDLOCK_FILE_ACCESS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14)  # what a rule on a file may name
 
 
-def _landlock(workdir, private_tmp, notes):
+def _landlock(readable, writable, notes):
+    """Read only `readable` (and `writable`), write only `writable`, no TCP, no signals outside."""
     create, add_rule, restrict_self = SYS_LANDLOCK
     abi = _check(_libc.syscall(create, None, 0, 1), "landlock_create_ruleset")
-    handled = (LANDLOCK_WRITE_ACCESS | (LANDLOCK_REFER if abi >= 2 else 0)
+    handled = (LANDLOCK_READ_ACCESS | LANDLOCK_WRITE_ACCESS | (LANDLOCK_REFER if abi >= 2 else 0)
                | (LANDLOCK_TRUNCATE if abi >= 3 else 0))
     network = LANDLOCK_TCP if abi >= 4 else 0
     scoped = LANDLOCK_SCOPES if abi >= 6 else 0
     attr = struct.pack("QQQ", handled, network, scoped)
     size = 8 if abi < 4 else 16 if abi < 6 else 24
     ruleset = _check(_libc.syscall(create, attr[:size], size, 0), "landlock_create_ruleset")
+    devices = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/shm"}
+    rules = [(path, handled if path in devices else LANDLOCK_READ_ACCESS) for path in readable]
+    rules += [(path, handled) for path in writable]
     try:
-        for path, access in ((workdir, handled), (private_tmp, handled), ("/dev/null", 1 << 1)):
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        for path, access in rules:
             try:
-                rule = struct.pack("=Qi", access, fd)  # /dev/null: "write file" only, fit for a file
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                    access &= LANDLOCK_FILE_ACCESS
+                rule = struct.pack("=Qi", access & handled, fd)
                 _check(_libc.syscall(add_rule, ruleset, 1, rule, 0), f"landlock_add_rule({path})")
             finally:
                 os.close(fd)
@@ -702,7 +624,8 @@ def _landlock(workdir, private_tmp, notes):
         _check(_libc.syscall(restrict_self, ruleset, 0), "landlock_restrict_self")
     finally:
         os.close(ruleset)
-    notes.applied.append(f"Landlock ABI {abi}: writes only in workdir and its .tmp")
+    notes.applied.append(f"Landlock ABI {abi}: reads only the software, the course data and its copy; "
+                         "writes only its copy and temp folder")
     if not network:
         notes.missing.append(f"network: Landlock ABI {abi} cannot block TCP")
     else:
@@ -716,19 +639,19 @@ def _landlock(workdir, private_tmp, notes):
 # ---------------------------------------------------------------------------------------------
 # Both ways
 
-def _limit(cpu_seconds, memory_bytes, notes):
+def _limit(cpu_seconds, notes):
     if cpu_seconds:
         seconds = int(-(-cpu_seconds // 1))  # whole seconds, rounded up
         resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
         notes.applied.append(f"RLIMIT_CPU {seconds} s")
-    if memory_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        notes.applied.append(f"RLIMIT_AS {memory_bytes} bytes")
 
 
 def _drop_privileges(notes):
     """No capabilities now or after an exec, and no way to regain any (setuid files included)."""
-    last = int(_get("/proc/sys/kernel/cap_last_cap"))
+    try:
+        last = int(_get("/proc/sys/kernel/cap_last_cap"))
+    except OSError:  # no /proc: drop every capability there could be
+        last = 63
     for capability in range(last + 1):
         _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0)  # EPERM without CAP_SETPCAP: nothing to drop
     _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)

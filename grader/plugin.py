@@ -29,7 +29,7 @@ def pytest_addoption(parser):
     group.addoption("--grade-seed", type=int, default=None, metavar="N",
                     help="draw the hidden inputs from this seed (default: a new one each run, printed)")
     group.addoption("--grade-timeout", type=float, default=60.0, metavar="SECONDS",
-                    help="wall-clock limit for one run of a file (default 60)")
+                    help="wall-clock budget of one file, across its re-runs (default 60)")
     group.addoption("--grade-cell-timeout", type=float, default=10.0, metavar="SECONDS",
                     help="limit for one cell, or one call of the student's code by a check (default 10)")
     group.addoption("--grade-memory", type=int, default=2048, metavar="MIB",
@@ -105,13 +105,17 @@ def pytest_configure_node(node):
 def containment_line(grading):
     notes = grading.containment
     if notes is None:
-        return "containment: off (--grade-no-contain): own session and limits only"
+        return "containment: off (--grade-no-contain): own session and limits only; a notebook can read and change anything you can"
+    budgets = ", ".join(name for name, what in (("CPU", "cpu cgroup"), ("process", "pids cgroup"), ("memory", "memory cgroup"))
+                        if any(what in line for line in notes.applied))
     if notes.missing:
-        return "containment: partial, falling back: " + "; ".join(notes.missing)
-    if "PID 1 of its own PID namespace" in notes.applied:  # as root: contain.fork
-        return ("containment: each file as PID 1 of its own PID namespace, in its own mount and network "
-                "namespaces, without capabilities, with CPU and process budgets")
-    return "containment: each file in its own user, mount, PID and network namespaces, with CPU and process budgets"
+        return "containment: partial, it could not: " + "; ".join(notes.missing)
+    how = ("as PID 1 of its own PID namespace, in its own mount and network namespaces"
+           if "PID 1 of its own PID namespace" in notes.applied  # as root: contain.fork
+           else "in its own user, mount, PID and network namespaces")
+    return (f"containment: each file {how}, in a root of its own (the software, read-only; its home, a copy "
+            f"of the student's folder; /tmp; the course data: nothing else), without capabilities, "
+            f"with {budgets} budgets for all it starts")
 
 
 def pytest_report_header(config):

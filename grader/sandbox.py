@@ -9,10 +9,8 @@ them with deadlines, validates them, and never unpickles anything the student's 
 import json
 import math
 import multiprocessing
-import multiprocessing.util
 import os
 import select
-import shutil
 import signal
 import tempfile
 import time
@@ -36,7 +34,6 @@ MAX_STALLS = 1             # of which re-runs after a cell that ignored its time
 GRACE = 3.0                # seconds past a cell's limit before its process is killed
 STALLED = "ignored the"
 MAX_REPORT_BYTES = 64 * 2**20
-MAX_COPY_BYTES = 200 * 2**20
 MAX_JSON_DEPTH = 200
 
 
@@ -173,25 +170,55 @@ def read_cells(path):
     return "notebook", code, problems
 
 
-def private_copy(folder, into):
-    """Copy the student's folder (no hidden, system or oversized content) for one run to write in."""
-    budget = [MAX_COPY_BYTES]
-
-    def ignore(directory, names):
-        skipped = set()
-        for name in names:
-            path = Path(directory) / name
-            if path.is_symlink() or (path.is_dir() and ignored_folder(name)):
-                skipped.add(name)
-            elif path.is_file():
-                size = path.stat().st_size
-                if size > budget[0]:
-                    skipped.add(name)
-                else:
-                    budget[0] -= size
-        return skipped
-
-    shutil.copytree(folder, into, ignore=ignore, symlinks=False)
+def remove_tree(path):
+    """Remove a folder and all below it, however deep, without recursion or long paths (each
+    step is relative to an open folder). Best effort: what cannot be removed is left."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    names, stuck = [], set()   # the folders walked into, from `path` down; folders that would not go
+    while True:
+        child = None
+        try:
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        if (len(names), entry.name) not in stuck:
+                            child = entry.name
+                    else:
+                        try:
+                            os.unlink(entry.name, dir_fd=fd)
+                        except OSError:
+                            pass
+                    if child:
+                        break
+        except OSError:
+            pass
+        if child is not None:
+            try:
+                inner = os.open(child, flags, dir_fd=fd)
+            except OSError:
+                stuck.add((len(names), child))
+                continue
+            os.close(fd)
+            fd, names = inner, names + [child]
+            continue
+        if not names:
+            os.close(fd)
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+            return
+        parent = os.open("..", flags, dir_fd=fd)
+        os.close(fd)
+        fd, name = parent, names.pop()
+        try:
+            os.rmdir(name, dir_fd=fd)
+        except OSError:
+            stuck.add((len(names), name))
 
 
 class Report:
@@ -235,7 +262,8 @@ class Report:
                 self.done = True
             else:
                 raise ValueError(event)
-        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError):
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError,
+                ArithmeticError):  # a 400-digit number, say
             self.garbled += 1  # not from the grader's worker: ignored
 
     def validated_cells(self, cells_in):
@@ -272,7 +300,7 @@ class Report:
     @staticmethod
     def value(value):
         if set(value) == {"v"} and isinstance(value["v"], (int, float)) and not isinstance(value["v"], bool):
-            return {"v": float(value["v"])}
+            return {"v": float(value["v"])}  # OverflowError for a huge int: the line is ignored
         if set(value) == {"e"} and isinstance(value["e"], str):
             return {"e": one_line(value["e"])}
         if set(value) == {"a", "shape"} and isinstance(value["a"], list) and len(value["a"]) <= 64 \
@@ -301,10 +329,7 @@ class Sandbox:
         self.context = start_fork_server(self.limits.contain)
         self.running = set()
         self.closed = False
-        self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))
-        # Out of a file's sight: every student's private copy, this run's fork server socket and
-        # the temp folder (other runs' sockets and copies; contain leaves /tmp, private anyway).
-        self.hidden = [str(self.scratch), multiprocessing.util.get_temp_dir(), tempfile.gettempdir()]
+        self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))  # used only without namespaces
         self.reaper = ThreadPoolExecutor(1, thread_name_prefix="reaper")
 
     def run(self, folder, relative, probes):
@@ -319,14 +344,19 @@ class Sandbox:
             run.note(problem)
         skip_cells, probes_left, cells = set(), dict(probes), None
         found, stalls = {}, 0
+        deadline = time.monotonic() + self.limits.timeout  # one budget for all the runs of the file
         for attempt in range(MAX_RUNS):
             if self.closed:
                 run.failure = "grading was stopped"
                 return run
+            if attempt and time.monotonic() >= deadline - 1:
+                run.failure = f"not run again: the file used up its {self.limits.timeout:g} s (--grade-timeout)"
+                run.note(run.failure)
+                break
             job = {"kind": kind, "cells": cells_code, "skip_cells": skip_cells, "probes": probes_left,
-                   "limits": self.limits.for_worker(), "data_dir": str(DATA_DIR),
+                   "limits": self.limits.for_worker(),
                    "argv0": "ipykernel_launcher.py"}
-            report, ending = self.run_once(folder, relative, job, run)
+            report, ending = self.run_once(folder, relative, job, run, deadline)
             stalled = ending is not None and ending.startswith(STALLED)
             found.update(report.probes)
             if report.cells is not None and cells is None:
@@ -362,24 +392,23 @@ class Sandbox:
             run.report = {"cells": cells, "probes": found}
         return run
 
-    def run_once(self, folder, relative, job, run):
+    def run_once(self, folder, relative, job, run, deadline):
         """One process over the job: (report or None, last event, how it ended)."""
-        workdir = Path(tempfile.mkdtemp(dir=self.scratch))
+        scratch = Path(tempfile.mkdtemp(dir=self.scratch))  # the copy goes here only without namespaces
         try:
-            copy = workdir / "student"
-            private_copy(folder, copy)
-            job["folder"] = str((copy / relative).parent)
-            job["workdir"] = str(copy)
+            job["home"] = str(folder)
+            job["folder"] = str(Path(relative).parent)  # relative to the home the process gets
+            job["scratch"] = str(scratch)
             job["cpu_seconds"] = int(self.limits.timeout) + 5
+            job["memory_bytes"] = self.limits.memory_mib * 2**20
             job["contain"] = self.limits.contain
-            job["hide"] = [*self.hidden, str(Path(folder).parent)]  # and the class: the others' work
-            return self.watch(job, run)
+            return self.watch(job, run, deadline)
         except OSError as error:
             return Report(job), f"could not be started ({one_line(error)})"
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove_tree(scratch)
 
-    def watch(self, job, run):
+    def watch(self, job, run, deadline):
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(target=_run_worker, args=(job, writer), daemon=True)
         try:
@@ -392,8 +421,6 @@ class Sandbox:
         writer.close()
         self.running.add(process)
         report = Report(job)
-        started = time.monotonic()
-        deadline = started + self.limits.timeout
         step_deadline = math.inf
         last = None
         ending = None
@@ -402,7 +429,7 @@ class Sandbox:
             while not report.done:
                 now = time.monotonic()
                 if now >= deadline:
-                    ending = f"was stopped after {self.limits.timeout:g} s, the limit for one run (--grade-timeout)"
+                    ending = f"was stopped: the file used up its {self.limits.timeout:g} s (--grade-timeout)"
                     break
                 if now >= step_deadline:
                     ending = f"{STALLED} {self.limits.cell_timeout:g} s limit (--grade-cell-timeout) and was stopped"
@@ -453,12 +480,15 @@ class Sandbox:
         for process in list(self.running):
             self.kill(process)
         self.reaper.shutdown(wait=True)
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        remove_tree(self.scratch)
         if self.limits.contain:
             try:
                 contain.sweep()
             except OSError:  # best effort: the next grading run sweeps them too
                 pass
+
+
+SECRET = (ROOT, Path(__file__).resolve().parent)  # never shown, even inside the Python installation
 
 
 def _run_worker(job, writer):
@@ -470,10 +500,14 @@ def _run_worker(job, writer):
     for low, high in ((3, fd), (fd + 1, 1 << 16)):  # no other descriptor of the grader's stays open
         os.closerange(low, high)
     try:
-        contain.enter(job["workdir"], cpu_seconds=job["cpu_seconds"], max_processes=MAX_PROCESSES,
-                      namespaces=job["contain"], hide=job["hide"])
+        notes = contain.enter(job["home"], job["scratch"], cpu_seconds=job["cpu_seconds"],
+                              max_processes=MAX_PROCESSES, memory_bytes=job["memory_bytes"],
+                              namespaces=job["contain"], data=str(DATA_DIR), secret=SECRET, skip=ignored_folder)
     except Exception as error:  # contain.Incomplete, or the kernel changed its mind: never run uncontained
         os.write(fd, ("\n" + json.dumps({"event": "refused", "why": one_line(error)}) + "\n").encode())
         os._exit(70)
+    job["folder"] = os.path.join(notes.home, job["folder"])
+    job["data_dir"] = notes.data
+    job["home"] = notes.home
     from grader import worker
     worker.main(job, fd)

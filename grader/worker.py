@@ -393,8 +393,6 @@ def hide_the_grader(argv0):
     sys.path[:] = [entry for entry in sys.path if entry not in hidden]
     for entry in (*hidden, PROJECT):  # only these: clearing the whole cache would free (touch) hundreds of finders
         sys.path_importer_cache.pop(entry, None)
-    for name in [name for name in os.environ if name.startswith(("GRADER_", "PYTEST_"))]:
-        del os.environ[name]
     sys.argv = [argv0]
 
 
@@ -404,7 +402,20 @@ def address_space():
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def isolate(folder, limits, data_dir, argv0):
+def kernel_environment(home, data_dir):
+    """The environment a JupyterLab kernel of the student's would have, and nothing of the grader's
+    shell (its variables may hold the instructor's paths or secrets)."""
+    environment = {"PATH": os.pathsep.join([os.path.join(sys.prefix, "bin"), "/usr/local/bin", "/usr/bin", "/bin"]),
+                   "HOME": home, "USER": "student", "LOGNAME": "student", "SHELL": "/bin/sh",
+                   "LANG": "C.UTF-8", "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+                   "TERM": "xterm-color", "CLICOLOR": "1", "PAGER": "cat", "GIT_PAGER": "cat",
+                   "PYDEVD_USE_FRAME_EVAL": "NO", "MPLBACKEND": "Agg"}
+    if data_dir:
+        environment["COURSE_DATA_DIR"] = data_dir
+    return environment
+
+
+def isolate(folder, limits, data_dir, argv0, home):
     """The file's folder as cwd and import path, no stdin, a memory ceiling, no trace of the grader."""
     os.chdir(folder)
     sys.path.insert(0, folder)
@@ -414,8 +425,9 @@ def isolate(folder, limits, data_dir, argv0):
     os.close(devnull)
     sys.stdin = open(os.devnull, encoding="utf-8")
     builtins.input = no_input
-    os.environ["COURSE_DATA_DIR"] = data_dir
-    os.environ["MPLBACKEND"] = "Agg"
+    environment = kernel_environment(home, data_dir)
+    os.environ.clear()
+    os.environ.update(environment)
     hide_the_grader(argv0)
     ceiling = address_space() + limits["memory_bytes"]
     resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
@@ -425,7 +437,7 @@ def main(job, fd):
     """Run the job's cells (minus those to skip), then its probes; report everything as JSON lines."""
     reporter = Reporter(fd)
     limits = job["limits"]
-    isolate(job["folder"], limits, job["data_dir"], job["argv0"])
+    isolate(job["folder"], limits, job["data_dir"], job["argv0"], job["home"])
     signal.signal(signal.SIGALRM, interrupt)
     warnings.simplefilter("ignore")  # warnings are not failures, and nobody reads them here
     shell = make_shell()
