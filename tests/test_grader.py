@@ -488,6 +488,26 @@ def test_a_cell_that_ignores_its_time_limit_is_killed_and_the_file_runs_again_wi
     assert "code cell 2: the process ignored the 2 s limit" in run.problems[0]
 
 
+def test_one_wall_clock_budget_for_all_the_runs_of_a_file(tmp_path):
+    """Issue 16: each re-run restarted the clock ("3 files took 73 s under --grade-timeout 6").
+    Five cells that each die after 2 s would take five runs, 10 s, with a clock per run."""
+    dies = "import os, time\ntime.sleep(2)\nos._exit(3)"
+    started = time.monotonic()
+    run = run_one(tmp_path, [dies] * 5 + ["print('never')"], Limits(timeout=5, cell_timeout=4))
+    assert time.monotonic() - started < 8, "the budget of one file was restarted by its re-runs"
+    assert "used up its 5 s (--grade-timeout)" in " ".join(run.problems), run.problems
+
+
+def test_a_huge_number_on_the_pipe_is_ignored_not_a_grader_error():
+    report = Report({"kind": "notebook", "cells": ["x"], "probes": {"neuron": {"cases": [1]}}})
+    report.feed(b'{"event": "cells", "cells": [{"index": 0, "text": "hi", "problem": null, "check": false}]}\n')
+    report.feed(b'{"event": "probe", "id": "neuron"}\n{"event": "probed", "id": "neuron", "results": '
+                b'[{"label": "Neuron", "values": [{"v": 1' + b"0" * 400 + b'}]}]}\n')
+    assert report.probes == {} and report.garbled == 1
+    report.feed(b'{"event": "probed", "id": "neuron", "results": [{"label": "Neuron", "values": [{"v": 0.5}]}]}\n')
+    assert report.probes["neuron"][0]["values"] == [{"v": 0.5}]
+
+
 @pytest.mark.parametrize("source, problem", [
     ("exit()", "called exit()"), ("raise SystemExit(3)", "called exit()"),
     ("import os\nos._exit(0)", "ended before reporting"),
