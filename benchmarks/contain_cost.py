@@ -5,7 +5,8 @@ matplotlib, scikit-learn, IPython) forks ROUNDS x BATCH children for each way, t
 turns batch by batch so that a busy neighbour slows them all alike:
   setsid only      today's isolation (sandbox.py's worker calls os.setsid()),
   fallback         enter(namespaces=False): session, rlimits, Landlock,
-  namespaces       enter(): user, mount, PID, network, IPC namespaces, pids cgroup or RLIMIT_NPROC,
+  namespaces       enter(): user, mount, PID, network, IPC namespaces, a root of its own (rootfs.py),
+                   pids and memory cgroups (or RLIMIT_NPROC),
                    cpu cgroup (one CPU for the notebook and all it starts) where writable,
   no budget        the same without max_processes (no pids cgroup: what the cgroup costs, as root),
   no CPU share     namespaces without the cpu cgroup (cpus=None: what that cgroup costs, as root),
@@ -25,6 +26,7 @@ another user: setpriv --reuid=nobody --regid=nogroup --clear-groups python3 ... 
 """
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -36,8 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from grader import contain  # noqa: E402
 
 
+DATA = str(Path(__file__).resolve().parent.parent / "data")
+
+
 def one_fork(way, workdir):
     reader, writer = os.pipe()
+    scratch = tempfile.mkdtemp(dir=workdir)
     started = time.perf_counter()
     pid = contain.fork() if way == "as PID 1" else os.fork()
     if pid == 0:
@@ -45,8 +51,9 @@ def one_fork(way, workdir):
             if way == "setsid only":
                 os.setsid()
             else:
-                contain.enter(workdir, cpu_seconds=60, max_processes=None if way == "no budget" else 64,
-                              namespaces=(way != "fallback"), cpus=None if way == "no CPU share" else 1)
+                contain.enter(workdir, scratch, cpu_seconds=60, max_processes=None if way == "no budget" else 64,
+                              namespaces=(way != "fallback"), cpus=None if way == "no CPU share" else 1,
+                              memory_bytes=2**31, data=DATA)
             os.write(writer, b"r")
         finally:
             os._exit(0)
@@ -56,6 +63,7 @@ def one_fork(way, workdir):
     os.waitpid(pid, 0)
     round_trip = time.perf_counter() - started
     os.close(reader)
+    shutil.rmtree(scratch, ignore_errors=True)
     return ready, round_trip
 
 

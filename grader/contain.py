@@ -215,13 +215,13 @@ def _enter_namespaces(mounts, budgets, skip, notes):
         os._exit(1)
     os.close(lifeline_r)
     # The root is built here, in PID 2: /proc must be mounted from inside the new PID namespace.
-    _build_root(mounts, skip, notes)
+    _build_root(mounts, skip, notes, alone=False)  # PID 1 is in its mount namespace too
     _settle(budgets, uid, companions=2, notes=notes)
 
 
-def _build_root(mounts, skip, notes):
+def _build_root(mounts, skip, notes, alone):
     try:
-        missing = rootfs.build(mounts, skip)
+        missing = rootfs.build(mounts, skip, alone)
     except (Refused, OSError) as refused:
         raise Incomplete(f"containment left half done: {refused}") from None
     notes.missing += [f"{line}" for line in missing]
@@ -301,7 +301,7 @@ def _enter_namespaces_as_init(mounts, budgets, skip, notes):
         _check(_libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     except Refused as refused:
         raise Incomplete(f"containment left half done: {refused}") from None
-    _build_root(mounts, skip, notes)
+    _build_root(mounts, skip, notes, alone=True)
     notes.applied += ["PID 1 of its own PID namespace", "mount, network and IPC namespaces"]
     _settle(budgets, os.geteuid(), companions=0, notes=notes)
 

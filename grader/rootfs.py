@@ -37,7 +37,7 @@ MAX_DEPTH = 8          # folders below the student's folder that are copied
 MAX_ENTRIES = 5000     # files and folders copied at the most
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
 AT_FDCWD, AT_RECURSIVE, MNT_DETACH = -100, 0x8000, 2
 SYS_MOUNT_SETATTR = 442
@@ -136,8 +136,9 @@ def describe(mounts):
 # Building it: in a process that has just unshared its mount namespace (and is in the PID
 # namespace whose /proc it mounts), with the capabilities to mount (root, or a user namespace).
 
-def build(mounts, skip=lambda name: False):
-    """Make the declared root and move this process into it; the host's root is detached.
+def build(mounts, skip=lambda name: False, alone=True):
+    """Make the declared root and move this process into it (and, unless `alone`, every other
+    process of its mount namespace); the host's root is out of reach.
 
     Returns what could not be had, one line each (empty when everything was built). `skip(name)`
     says which of the student's folders the copy of home leaves out (hidden, caches, venvs)."""
@@ -186,7 +187,7 @@ def build(mounts, skip=lambda name: False):
     finally:
         for fd in sources.values():
             os.close(fd)
-    _pivot(new)
+    _enter(new, alone)
     return missing
 
 
@@ -250,11 +251,21 @@ def _dev(sources, path):
     _read_only(path)
 
 
-def _pivot(new):
-    """Make `new` the root of this mount namespace and detach the old one (pivot_root(".", "."))."""
+def _enter(new, alone):
+    """Make `new` the root.
+
+    alone (the only process of its mount namespace): move it over the old root, which it then
+    covers, and chroot into it, as switch_root does. Without capabilities no way leads out: no
+    chroot, no mount, no descriptor of a folder outside, and /proc shows no mount outside it.
+    This costs a millisecond where detaching the old root waits for an RCU grace period (5 ms).
+    Else pivot_root, which moves every process of the namespace (PID 1, say), then detach."""
     os.chdir(new)
-    _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
-    _check(_libc.umount2(b".", MNT_DETACH), "detach the old root")
+    if alone:
+        _check(_libc.mount(b".", b"/", None, MS_MOVE, None), "move the new root over /")
+        _check(_libc.chroot(b"."), "chroot")
+    else:
+        _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
+        _check(_libc.umount2(b".", MNT_DETACH), "detach the old root")
     os.chdir("/")
 
 

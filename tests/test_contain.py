@@ -731,7 +731,9 @@ def test_the_root_holds_only_what_is_declared(uid, workdir):
                   "socket": attempt(lambda: socket.socket(socket.AF_UNIX).connect(os.path.join(listening, "tmux-0"))),
                   "solution": attempt(lambda: open(ROOT / "ex01_neuron.ipynb").read()),
                   "reference": attempt(lambda: open(ROOT / "grader" / "reference.py").read()),
-                  "mounts": open("/proc/self/mountinfo").read().count("\n")})
+                  "mounts": open("/proc/self/mountinfo").read().count("\n"),
+                  "chroot": attempt(lambda: os.chroot("/tmp")), "up": listing("/../../.."),
+                  "pid 1's root": listing("/proc/1/root/") if os.getpid() != 1 else "itself"})
 
         run = Run(hostile, workdir, uid, secret=[secret_inside_python])
         result = run.finish() and run.merged()
@@ -745,6 +747,8 @@ def test_the_root_holds_only_what_is_declared(uid, workdir):
             :4 + os.path.exists("/etc/ld.so.cache") + os.path.islink("/etc/localtime")]), result["etc"]
         assert result["secret"] == [], result["secret"]
         assert result["mounts"] < 40, result["mounts"]
+        assert result["chroot"] == "EPERM" and result["up"] == result["top"], result  # no way out
+        assert result["pid 1's root"] in ("itself", "EACCES", "EPERM", result["top"]), result["pid 1's root"]
     finally:
         listener.close()
         shutil.rmtree(listening, ignore_errors=True)
