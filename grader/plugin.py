@@ -66,7 +66,20 @@ def own_notebooks():
     return [Student(OWN_NOTEBOOKS, ROOT, files)]
 
 
+def nbval_on(config):
+    return bool(config.getoption("nbval", False) or config.getoption("nbval_lax", False))
+
+
+def add_solution_notebooks(config):
+    """`pytest --nbval` with no path runs the solution notebooks as well as tests/. pytest.ini's
+    testpaths names only tests/: a notebook named there is "not found" when nbval is off."""
+    if (config.args_source == pytest.Config.ArgsSource.TESTPATHS and config.rootpath == ROOT
+            and nbval_on(config) and not config.getoption("submissions")):
+        config.args = [*config.args, *(str(path) for path in sorted(ROOT.glob("ex0*.ipynb")))]
+
+
 def pytest_configure(config):
+    add_solution_notebooks(config)
     option = config.getoption
     for name in ("grade_timeout", "grade_cell_timeout", "grade_memory", "grade_output", "grade_jobs"):
         if option(name) <= 0:
@@ -116,8 +129,12 @@ def containment_line(grading):
 
 def pytest_report_header(config):
     grading = config.grading
-    return [f"grader: {len(grading.students)} student(s), seed {grading.seed} "
-            f"(--grade-seed {grading.seed} reproduces this run)", containment_line(grading)]
+    lines = [f"grader: {len(grading.students)} student(s), seed {grading.seed} "
+             f"(--grade-seed {grading.seed} reproduces this run)", containment_line(grading)]
+    if (config.args_source == pytest.Config.ArgsSource.TESTPATHS and not nbval_on(config)
+            and not config.getoption("submissions")):
+        lines.append("notebooks: not re-run; `pytest --nbval` (make test) re-runs the solution notebooks too")
+    return lines
 
 
 def pytest_ignore_collect(collection_path, config):
