@@ -236,11 +236,11 @@ class Filled:
     def lines(self, what):
         lines = [f"{what}: {len(self.filled)} student(s) filled in, written to {self.written}"]
         if self.by_name:
-            lines.append(f"  matched by name, not by LMS id (check them): {"; ".join(self.by_name)}")
+            lines.append(f"  matched by name, not by LMS id (check them): {'; '.join(self.by_name)}")
         if self.not_found:
-            lines.append(f"  graded but not in the file, not filled: {"; ".join(self.not_found)}")
+            lines.append(f"  graded but not in the file, not filled: {'; '.join(self.not_found)}")
         if self.untouched:
-            lines.append(f"  left as the LMS had them (handed nothing in): {"; ".join(self.untouched)}")
+            lines.append(f"  left as the LMS had them (handed nothing in): {'; '.join(self.untouched)}")
         return lines + [f"  {note}" for note in self.notes]
 
 
