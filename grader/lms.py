@@ -209,10 +209,9 @@ def comment(student):
     """The short feedback comment: the total, the questions lost, the bonus."""
     words = [f"{student.total}/{len(QUESTION_IDS)} questions right."]
     if student.lost:
-        words.append("Lost: " + ", ".join(student.lost) + ".")
+        words.append("Lost: " + ", ".join(student.lost) + "; the feedback page says why.")
     if student.bonus:
         words.append(f"Bonus: {student.bonus}.")
-    words.append("The feedback page says why, question by question.")
     return " ".join(words)
 
 
