@@ -13,6 +13,7 @@ class"). One step per module, in the order a class goes through them:
 - grading.py:    runs a student's files and picks the file that answers each question;
 - results.py:    what grading hands to reporting;
 - gradebook.py, feedback.py, report.py, similarity.py, mistakes.py, pages.py: the reports;
+- lms.py:        the grades and feedback back to Moodle (worksheet, feedback zip) and Canvas (gradebook);
 - plugin.py:     the pytest side: options, one item per (student, question), the table;
 - __main__.py:   `python -m grader CLASS`.
 """

@@ -18,8 +18,12 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
-        print("\nGrader options (pytest --help lists them all): --gradebook FILE, --grade-seed N, "
-              "--grade-timeout S, --grade-cell-timeout S, --grade-memory MIB, --grade-output KIB, --grade-jobs N")
+        print("\nGrader options (pytest --help lists them all): --gradebook FILE, --feedback DIR, --report FILE, "
+              "--grade-seed N, --grade-timeout S, --grade-cell-timeout S, --grade-memory MIB, --grade-output KIB, "
+              "--grade-jobs N")
+        print("Back to the LMS (README, \"Back to the LMS\"): --moodle-worksheet FILE (writes FILE-graded.csv and "
+              "FILE-feedback.zip beside it), --canvas-gradebook FILE (writes FILE-graded.csv), "
+              "--lms-points scaled|scaled+bonus|total|total+bonus (default scaled), --lms-assignment TITLE_OR_ID")
         return 0 if argv else 2
     submissions, rest = argv[0], argv[1:]
     if Path(submissions).exists():

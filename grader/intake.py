@@ -20,8 +20,8 @@ MAX_DEPTH = 6                 # folders below a student's folder
 MAX_FILES = 60                # code files of one student
 MAX_FILE_BYTES = 20 * 2**20   # one notebook or script
 MAX_ZIP_BYTES = 500 * 2**20   # everything a zip unpacks to
-MOODLE = re.compile(r"^(?P<name>.+?)_\d+_assignsubmission_(?:file|onlinetext)_?$")
-CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:LATE_)?\d+_\d+_(?P<file>.+)$")
+MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?:file|onlinetext)_?$")
+CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:LATE_)?(?P<id>\d+)_\d+_(?P<file>.+)$")
 CANVAS_COPY = re.compile(r"-\d+(?=\.(?:ipynb|py)$)")
 
 
@@ -35,6 +35,8 @@ class Student:
     folder: Path                                  # the folder the files are relative to
     files: list = field(default_factory=list)     # relative paths of the code files
     problems: list = field(default_factory=list)  # files passed over, with why
+    lms: str | None = None                        # "moodle" or "canvas": the download it came from
+    lms_id: str | None = None                     # Moodle participant id, Canvas user id (digits as given)
 
     def __hash__(self):
         return hash(self.name)
@@ -144,8 +146,12 @@ def canvas_class(files, into):
         target = into / name / original
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-        students.setdefault(name, target.parent)
-    return [student(name, folder) for name, folder in sorted(students.items())]
+        students.setdefault(name, (target.parent, CANVAS.match(path.name).group("id")))
+    found = []
+    for name, (folder, user_id) in sorted(students.items()):
+        found.append(student(name, folder))
+        found[-1].lms, found[-1].lms_id = "canvas", user_id
+    return found
 
 
 def find_class(path, workdir=None):
@@ -189,6 +195,8 @@ def find_class(path, workdir=None):
                 continue
             match = MOODLE.match(folder.name)
             students.append(student(match.group("name") if match else folder.name, folder))
+            if match:
+                students[-1].lms, students[-1].lms_id = "moodle", match.group("id")
         others = [p for p in entries if p not in folders]
     for other in others:
         if other.is_symlink():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import gradebook
+from grader import gradebook, lms
 from grader.grading import Grading
 from grader.intake import ClassError, Student, find_class
 from grader.questions import ALL_NOTEBOOKS, BONUS_IDS, QUESTION_IDS
@@ -26,6 +26,18 @@ def pytest_addoption(parser):
     group.addoption("--gradebook", metavar="FILE", help="write the points to this CSV file")
     group.addoption("--feedback", metavar="DIR", help="write one HTML page of feedback per student into DIR")
     group.addoption("--report", metavar="FILE", help="write the class report (HTML) for the instructor to FILE")
+    group.addoption("--moodle-worksheet", metavar="FILE",
+                    help="Moodle's grading worksheet (Download grading worksheet): write FILE-graded.csv beside it "
+                         "with each graded student's grade and comment, and FILE-feedback.zip of feedback pages "
+                         "(README: Back to the LMS)")
+    group.addoption("--canvas-gradebook", metavar="FILE",
+                    help="Canvas's gradebook export: write FILE-graded.csv beside it with the assignment's "
+                         "column filled for each graded student")
+    group.addoption("--lms-points", default="scaled", metavar="MODE", choices=lms.POINT_MODES,
+                    help="the points the LMS gets: scaled (default: the total of eight scaled to the LMS "
+                         "assignment's maximum), scaled+bonus, total (0-8), total+bonus")
+    group.addoption("--lms-assignment", metavar="TITLE_OR_ID",
+                    help="the Canvas assignment to fill, when the export has more than one")
     group.addoption("--grade-seed", type=int, default=None, metavar="N",
                     help="draw the hidden inputs from this seed (default: a new one each run, printed)")
     group.addoption("--grade-timeout", type=float, default=60.0, metavar="SECONDS",
@@ -66,7 +78,20 @@ def own_notebooks():
     return [Student(OWN_NOTEBOOKS, ROOT, files)]
 
 
+def nbval_on(config):
+    return bool(config.getoption("nbval", False) or config.getoption("nbval_lax", False))
+
+
+def add_solution_notebooks(config):
+    """`pytest --nbval` with no path runs the solution notebooks as well as tests/. pytest.ini's
+    testpaths names only tests/: a notebook named there is "not found" when nbval is off."""
+    if (config.args_source == pytest.Config.ArgsSource.TESTPATHS and config.rootpath == ROOT
+            and nbval_on(config) and not config.getoption("submissions")):
+        config.args = [*config.args, *(str(path) for path in sorted(ROOT.glob("ex0*.ipynb")))]
+
+
 def pytest_configure(config):
+    add_solution_notebooks(config)
     option = config.getoption
     for name in ("grade_timeout", "grade_cell_timeout", "grade_memory", "grade_output", "grade_jobs"):
         if option(name) <= 0:
@@ -77,6 +102,7 @@ def pytest_configure(config):
                                                f"--{name} {option(name)}")
             if problem:
                 raise pytest.UsageError(problem)
+    config.lms_sheets = read_lms_files(config)
     passed_over = []
     if option("submissions"):
         try:
@@ -94,6 +120,27 @@ def pytest_configure(config):
     config.grading = Grading(students, limits, option("grade_jobs"), seed)
     config.grading.passed_over = passed_over
     config.pluginmanager.register(GradeReport(config), "grade-report")
+
+
+def read_lms_files(config):
+    """Read and check the LMS downloads before grading: a wrong file stops the run now, not after it."""
+    sheets = {}
+    for kind, read in (("moodle_worksheet", lms.read_moodle_worksheet), ("canvas_gradebook", lms.read_canvas_gradebook)):
+        path = config.getoption(kind)
+        if not path:
+            continue
+        if not config.getoption("submissions"):
+            raise pytest.UsageError(f"--{kind.replace('_', '-')} fills in the grades of a class: add --submissions=DIR")
+        try:
+            sheets[kind] = read(path)
+            if kind == "canvas_gradebook":
+                lms.canvas_assignment(sheets[kind], config.getoption("lms_assignment"))
+        except lms.LMSError as error:
+            raise pytest.UsageError(str(error)) from None
+        problem = gradebook.check_writable(lms.output_path(path, "graded.csv"), f"--{kind.replace('_', '-')}")
+        if problem:
+            raise pytest.UsageError(problem)
+    return sheets
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -120,8 +167,12 @@ def containment_line(grading):
 
 def pytest_report_header(config):
     grading = config.grading
-    return [f"grader: {len(grading.students)} student(s), seed {grading.seed} "
-            f"(--grade-seed {grading.seed} reproduces this run)", containment_line(grading)]
+    lines = [f"grader: {len(grading.students)} student(s), seed {grading.seed} "
+             f"(--grade-seed {grading.seed} reproduces this run)", containment_line(grading)]
+    if (config.args_source == pytest.Config.ArgsSource.TESTPATHS and not nbval_on(config)
+            and not config.getoption("submissions")):
+        lines.append("notebooks: not re-run; `pytest --nbval` (make test) re-runs the solution notebooks too")
+    return lines
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -210,6 +261,7 @@ class GradeReport:
         if hasattr(self.config, "workerinput"):
             return
         self.write_pages(exitstatus)
+        self.write_lms(exitstatus)
         path = self.config.getoption("gradebook")
         if not path:
             return
@@ -259,6 +311,49 @@ class GradeReport:
             from grader.report import write_report
             write_report(report_file, students, seed, boilerplate=given_code())
             self.notes.append(f"class report written to {report_file}")
+
+    def graded_for_lms(self):
+        """The students graded on all eight questions, as lms.py needs them; says who was left out."""
+        from grader.feedback import student_page
+        students = {student.name: student for student in self.config.grading.students}
+        pages = {result.name: student_page(result, self.config.grading.seed) for result in self.results()}
+        graded, partial = [], []
+        for row in self.rows():
+            name, points, total, bonus = row[0], row[1:9], row[9], row[10:]
+            if "" in points:
+                partial.append(name)
+                continue
+            student = students.get(name)
+            graded.append(lms.Graded(name, getattr(student, "lms", None), getattr(student, "lms_id", None), total,
+                                     sum(p for p in bonus if p != ""),
+                                     [q for q, p in zip(QUESTION_IDS, points) if p == 0], pages.get(name, "")))
+        if partial:
+            self.notes.append(f"not sent to the LMS (not all eight questions graded, -k?): {', '.join(partial)}")
+        return graded
+
+    def write_lms(self, exitstatus):
+        sheets = getattr(self.config, "lms_sheets", {})
+        if not sheets:
+            return
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.notes.append("LMS files not written: the run was interrupted")
+            return
+        students, mode = self.graded_for_lms(), self.config.getoption("lms_points")
+        if "moodle_worksheet" in sheets:
+            sheet = sheets["moodle_worksheet"]
+            done = lms.fill_moodle(sheet, students, mode)
+            done.written = lms.output_path(sheet.path, "graded.csv")
+            sheet.write(done.written)
+            self.notes += done.lines("Moodle grading worksheet")
+            archive = lms.output_path(sheet.path, "feedback.zip")
+            lms.write_feedback_zip(archive, done.pages)
+            self.notes.append(f"Moodle feedback files: {len(done.pages)} page(s) in {archive}")
+        if "canvas_gradebook" in sheets:
+            sheet = sheets["canvas_gradebook"]
+            done = lms.fill_canvas(sheet, students, mode, self.config.getoption("lms_assignment"))
+            done.written = lms.output_path(sheet.path, "graded.csv")
+            sheet.write(done.written)
+            self.notes += done.lines("Canvas gradebook")
 
     def pytest_terminal_summary(self, terminalreporter):
         write = terminalreporter.write_line
