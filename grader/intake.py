@@ -26,7 +26,8 @@ CODE_SUFFIXES = (".ipynb", ".py")
 IGNORED_FOLDERS = {"__pycache__", "__MACOSX", "venv", "env", "node_modules", "site-packages"}
 MAX_DEPTH = 6                 # folders below a student's folder
 MAX_FILES = 60                # code files of one student
-MAX_ENTRIES = 5000            # files and folders one student's walk looks at
+MAX_ENTRIES = 20000           # files and folders in one student's folder
+MAX_COPY_DEPTH = 32           # folders below a student's folder that grading would copy
 MAX_FILE_BYTES = 20 * 2**20   # one notebook or script (or any one file of a zip)
 MAX_ZIP_BYTES = 500 * 2**20   # everything a zip unpacks to
 MAX_ZIP_ENTRIES = 20000
@@ -169,13 +170,14 @@ def listing(folder, relative, problems):
 
 
 def walk(folder):
-    """(code files, other files, problems) below a student's folder: relative paths in the order
-    of a depth-first walk by name, never through a link, without recursion, MAX_DEPTH folders
-    deep and MAX_ENTRIES entries at most."""
-    files, others, problems = [], [], []
+    """(code files, other files, problems, unsafe) below a student's folder: relative paths in the
+    order of a depth-first walk by name, never through a link, without recursion. Code files are
+    read MAX_DEPTH folders deep; the rest is looked through for what makes the folder unsafe to
+    copy (`unsafe` says what, or is None): a FIFO or device, extreme nesting, too many entries."""
+    files, others, problems, unsafe = [], [], [], None
     stack = [(0, iter(listing(folder, Path(), problems)))]
     seen = 0
-    while stack:
+    while stack and unsafe is None:
         depth, entries = stack[-1]
         entry = next(entries, None)
         if entry is None:
@@ -183,7 +185,7 @@ def walk(folder):
             continue
         seen += 1
         if seen > MAX_ENTRIES:
-            problems.append(f"more than {MAX_ENTRIES} files and folders: the rest is not read")
+            unsafe = f"more than {MAX_ENTRIES} files and folders"
             break
         relative = Path(entry.path).relative_to(folder)
         shown = printable(str(relative))
@@ -196,14 +198,18 @@ def walk(folder):
         if kind == "folder":
             if ignored_folder(entry.name):
                 continue
-            if depth >= MAX_DEPTH:
+            if depth == MAX_DEPTH:
                 problems.append(f"{shown}: nested more than {MAX_DEPTH} folders deep, not read")
+            if depth >= MAX_COPY_DEPTH:
+                unsafe = f"folders nested more than {MAX_COPY_DEPTH} deep ({printable(str(relative))[:80]}...)"
             else:
                 stack.append((depth + 1, iter(listing(folder, relative, problems))))
         elif kind == "a link":
             problems.append(f"{shown}: a link, not followed")
         elif kind != "file":
-            problems.append(f"{shown}: {kind}, not a file: not read (remove it)")
+            unsafe = f"{kind} ({shown})"
+        elif depth > MAX_DEPTH:
+            continue
         elif not (relative.suffix.lower() in CODE_SUFFIXES and not entry.name.startswith(".")):
             others.append(relative)
         elif not_utf8(str(relative)):
@@ -215,19 +221,23 @@ def walk(folder):
             problems.append(f"{shown}: more than {MAX_FILES} code files, not read")
         else:
             files.append(relative)
-    return files, others, problems
+    return files, others, problems, unsafe
 
 
 def code_files(folder):
     """(relative paths of the student's code files, problems)."""
-    files, _, problems = walk(Path(folder))
+    files, _, problems, _ = walk(Path(folder))
     return files, problems
 
 
 def student(name, folder, lms=None, lms_id=None, problems=()):
-    files, others, found_problems = walk(folder)
+    files, others, found_problems, unsafe = walk(folder)
     problems = [*problems, *found_problems]
-    if not files:  # say what was there instead
+    if unsafe:  # grading copies the student's folder for each run: it must be safe to copy
+        problems.insert(0, f"not graded: the folder holds {unsafe}, which the grader will not copy to run "
+                           f"the student's files; remove it and grade again")
+        files = []
+    elif not files:  # say what was there instead
         shown = [printable(str(path)) for path in others[:9]]
         problems.append("found: " + (", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "") if shown
                                      else "no other file"))
