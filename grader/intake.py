@@ -31,7 +31,7 @@ MAX_COPY_DEPTH = 32           # folders below a student's folder that grading wo
 MAX_FILE_BYTES = 20 * 2**20   # one notebook or script (or any one file of a zip)
 MAX_ZIP_BYTES = 500 * 2**20   # everything a zip unpacks to
 MAX_ZIP_ENTRIES = 20000
-MAX_ZIP_DEPTH = MAX_DEPTH + 4  # path parts of a zip entry: class, student, folders, file, and one more
+MAX_ZIP_DEPTH = MAX_DEPTH + 3  # folders of a zip entry's path: a class folder, a student's, theirs, one more
 MAX_LISTED = 40               # skipped zip entries listed one by one
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?:file|onlinetext)_?$")
 CANVAS = re.compile(r"^(?P<name>[^_]+)_(?:LATE_)?(?P<id>\d+)_\d+_(?P<file>.+)$")
@@ -384,7 +384,7 @@ def entry_problem(info, not_utf8_name):
         return "a link"
     if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
         return "a device or special file"
-    if len(entry_parts(name)) > MAX_ZIP_DEPTH:
+    if len(entry_parts(name)) - (not info.is_dir()) > MAX_ZIP_DEPTH:
         return f"nested more than {MAX_ZIP_DEPTH} folders deep"
     if not info.is_dir() and info.file_size > MAX_FILE_BYTES:
         return f"{info.file_size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit"
