@@ -4,7 +4,18 @@ import os
 import tempfile
 from pathlib import Path
 
+from grader.intake import LMS_NAMES
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ID_COLUMN = "lms id"  # right after the student's name: who the row is, as the LMS knows them
+
+
+def identity(student):
+    """A row's identifier: "Moodle 123456" (participant id), "Canvas 12345" (user id), or "" for a
+    student known by their folder only (their name is unique in the class)."""
+    if student.lms_id is None:
+        return ""
+    return f"{LMS_NAMES.get(student.lms, student.lms)} {student.lms_id}"
 
 
 def cell(text):

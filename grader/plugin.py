@@ -3,13 +3,14 @@ import gc
 import json
 import os
 import shlex
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from grader import gradebook, lms
 from grader.grading import Grading
-from grader.intake import ClassError, Student, find_class
+from grader.intake import ClassError, Student, find_class, remove_tree
 from grader.questions import ALL_NOTEBOOKS, BONUS_IDS, QUESTION_IDS
 from grader.sandbox import Limits, one_line, start_fork_server
 
@@ -105,8 +106,10 @@ def pytest_configure(config):
     config.lms_sheets = read_lms_files(config)
     passed_over = []
     if option("submissions"):
+        workdir = tempfile.mkdtemp(prefix="grader-class-")  # the unzipped class, Canvas's files grouped
+        config.add_cleanup(lambda: remove_tree(workdir))    # at the end of the run, however it ends
         try:
-            students, passed_over = find_class(option("submissions"))
+            students, passed_over = find_class(option("submissions"), workdir)
         except ClassError as error:
             raise pytest.UsageError(str(error)) from None
     else:
@@ -268,7 +271,9 @@ class GradeReport:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.notes.append(f"gradebook {path} not written: the run was interrupted")
         else:
-            gradebook.write(path, ["student", *QUESTION_IDS, "total", *BONUS_IDS], self.rows())
+            ids = {student.name: gradebook.identity(student) for student in self.config.grading.students}
+            gradebook.write(path, ["student", gradebook.ID_COLUMN, *QUESTION_IDS, "total", *BONUS_IDS],
+                            [[row[0], ids.get(row[0], ""), *row[1:]] for row in self.rows()])
             self.notes.append(f"gradebook written to {path} (seed {self.config.grading.seed})")
 
     def results(self):
