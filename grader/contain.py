@@ -728,7 +728,10 @@ def probe():
     if pid == 0:
         os.close(reader)
         try:
-            notes = enter(folder, cpu_seconds=5, max_processes=4)
+            os.mkdir(os.path.join(folder, "home"))
+            os.mkdir(os.path.join(folder, "scratch"))
+            notes = enter(os.path.join(folder, "home"), os.path.join(folder, "scratch"), cpu_seconds=5,
+                          max_processes=4, memory_bytes=2**30)
             report = {"applied": notes.applied, "missing": notes.missing}
         except Exception as error:  # Incomplete, or anything unexpected: report it, never raise here
             report = {"applied": [], "missing": [f"{type(error).__name__}: {error}"]}

@@ -170,14 +170,15 @@ def listing(folder, relative, problems):
 
 
 def walk(folder):
-    """(code files, other files, problems, unsafe) below a student's folder: relative paths in the
+    """(code files, other files, problems) below a student's folder: relative paths in the
     order of a depth-first walk by name, never through a link, without recursion. Code files are
-    read MAX_DEPTH folders deep; the rest is looked through for what makes the folder unsafe to
-    copy (`unsafe` says what, or is None): a FIFO or device, extreme nesting, too many entries."""
-    files, others, problems, unsafe = [], [], [], None
+    read MAX_DEPTH folders deep; the rest is looked through for what no run can use, listed in
+    `problems` (a FIFO or device is never opened, nor copied: rootfs.copy_folder leaves it out),
+    down to MAX_COPY_DEPTH and MAX_ENTRIES."""
+    files, others, problems = [], [], []
     stack = [(0, iter(listing(folder, Path(), problems)))]
     seen = 0
-    while stack and unsafe is None:
+    while stack:
         depth, entries = stack[-1]
         entry = next(entries, None)
         if entry is None:
@@ -185,7 +186,7 @@ def walk(folder):
             continue
         seen += 1
         if seen > MAX_ENTRIES:
-            unsafe = f"more than {MAX_ENTRIES} files and folders"
+            problems.append(f"more than {MAX_ENTRIES} files and folders: the rest is not read")
             break
         relative = Path(entry.path).relative_to(folder)
         shown = printable(str(relative))
@@ -201,13 +202,14 @@ def walk(folder):
             if depth == MAX_DEPTH:
                 problems.append(f"{shown}: nested more than {MAX_DEPTH} folders deep, not read")
             if depth >= MAX_COPY_DEPTH:
-                unsafe = f"folders nested more than {MAX_COPY_DEPTH} deep ({printable(str(relative))[:80]}...)"
+                problems.append(f"folders nested more than {MAX_COPY_DEPTH} deep "
+                                f"({printable(str(relative))[:80]}...): not read")
             else:
                 stack.append((depth + 1, iter(listing(folder, relative, problems))))
         elif kind == "a link":
             problems.append(f"{shown}: a link, not followed")
         elif kind != "file":
-            unsafe = f"{kind} ({shown})"
+            problems.append(f"{shown}: {kind}, never opened, left out")
         elif depth > MAX_DEPTH:
             continue
         elif not (relative.suffix.lower() in CODE_SUFFIXES and not entry.name.startswith(".")):
@@ -221,23 +223,19 @@ def walk(folder):
             problems.append(f"{shown}: more than {MAX_FILES} code files, not read")
         else:
             files.append(relative)
-    return files, others, problems, unsafe
+    return files, others, problems
 
 
 def code_files(folder):
     """(relative paths of the student's code files, problems)."""
-    files, _, problems, _ = walk(Path(folder))
+    files, _, problems = walk(Path(folder))
     return files, problems
 
 
 def student(name, folder, lms=None, lms_id=None, problems=()):
-    files, others, found_problems, unsafe = walk(folder)
+    files, others, found_problems = walk(folder)
     problems = [*problems, *found_problems]
-    if unsafe:  # grading copies the student's folder for each run: it must be safe to copy
-        problems.insert(0, f"not graded: the folder holds {unsafe}, which the grader will not copy to run "
-                           f"the student's files; remove it and grade again")
-        files = []
-    elif not files:  # say what was there instead
+    if not files:  # say what was there instead
         shown = [printable(str(path)) for path in others[:9]]
         problems.append("found: " + (", ".join(shown[:8]) + (" ..." if len(shown) > 8 else "") if shown
                                      else "no other file"))
@@ -264,43 +262,54 @@ def read_regular_file(path):
 
 def remove_tree(path):
     """Remove a folder however deep it is (shutil.rmtree recurses, and fails on paths longer than
-    the system allows): one folder open at a time, by name relative to it, never through a link."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    the system allows): one folder open at a time, by name relative to it, never through a link.
+    Best effort: what cannot be removed (a folder a student's code made unreadable) is left."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        current = os.open(path, flags)
-    except FileNotFoundError:
+        fd = os.open(path, flags)
+    except OSError:
         return
-    except OSError:  # not a folder (or a link to one): the name alone goes
-        os.unlink(path)
-        return
-    names = []  # the folders we went down into, below `path`
-    try:
-        while True:
-            below = None
-            with os.scandir(current) as entries:
+    names, stuck = [], set()   # the folders walked into, from `path` down; folders that would not go
+    while True:
+        child = None
+        try:
+            with os.scandir(fd) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        below = entry.name
+                        if (len(names), entry.name) not in stuck:
+                            child = entry.name
+                    else:
+                        try:
+                            os.unlink(entry.name, dir_fd=fd)
+                        except OSError:
+                            pass
+                    if child:
                         break
-                    try:
-                        os.unlink(entry.name, dir_fd=current)
-                    except FileNotFoundError:
-                        pass
-            if below is not None:
-                child = os.open(below, flags, dir_fd=current)
-                os.close(current)
-                current = child
-                names.append(below)
-            elif names:  # this folder is empty now: up one, and remove it
-                parent = os.open("..", flags, dir_fd=current)
-                os.close(current)
-                current = parent
-                os.rmdir(names.pop(), dir_fd=current)
-            else:
-                break
-    finally:
-        os.close(current)
-    os.rmdir(path)
+        except OSError:
+            pass
+        if child is not None:
+            try:
+                inner = os.open(child, flags, dir_fd=fd)
+            except OSError:
+                stuck.add((len(names), child))
+                continue
+            os.close(fd)
+            fd, names = inner, names + [child]
+            continue
+        if not names:
+            os.close(fd)
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+            return
+        parent = os.open("..", flags, dir_fd=fd)
+        os.close(fd)
+        fd, name = parent, names.pop()
+        try:
+            os.rmdir(name, dir_fd=fd)
+        except OSError:
+            stuck.add((len(names), name))
 
 
 # --- a zip, entry by entry ------------------------------------------------------------------------

@@ -156,8 +156,9 @@ def containment_line(grading):
     notes = grading.containment
     if notes is None:
         return "containment: off (--grade-no-contain): own session and limits only; a notebook can read and change anything you can"
-    budgets = ", ".join(name for name, what in (("CPU", "cpu cgroup"), ("process", "pids cgroup"), ("memory", "memory cgroup"))
-                        if any(what in line for line in notes.applied))
+    budgets = [name for name, what in (("CPU", "cpu cgroup"), ("process", "pids cgroup"), ("memory", "memory cgroup"))
+               if any(what in line for line in notes.applied)]
+    budgets = ", ".join(budgets[:-1]) + " and " + budgets[-1] if len(budgets) > 1 else "".join(budgets)
     if notes.missing:
         return "containment: partial, it could not: " + "; ".join(notes.missing)
     how = ("as PID 1 of its own PID namespace, in its own mount and network namespaces"

@@ -20,7 +20,7 @@ from multiprocessing import forkserver
 from pathlib import Path
 
 from grader import contain
-from grader.intake import ignored_folder
+from grader.intake import ignored_folder, remove_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
@@ -168,57 +168,6 @@ def read_cells(path):
                 source = ""
             code.append(source)
     return "notebook", code, problems
-
-
-def remove_tree(path):
-    """Remove a folder and all below it, however deep, without recursion or long paths (each
-    step is relative to an open folder). Best effort: what cannot be removed is left."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return
-    names, stuck = [], set()   # the folders walked into, from `path` down; folders that would not go
-    while True:
-        child = None
-        try:
-            with os.scandir(fd) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        if (len(names), entry.name) not in stuck:
-                            child = entry.name
-                    else:
-                        try:
-                            os.unlink(entry.name, dir_fd=fd)
-                        except OSError:
-                            pass
-                    if child:
-                        break
-        except OSError:
-            pass
-        if child is not None:
-            try:
-                inner = os.open(child, flags, dir_fd=fd)
-            except OSError:
-                stuck.add((len(names), child))
-                continue
-            os.close(fd)
-            fd, names = inner, names + [child]
-            continue
-        if not names:
-            os.close(fd)
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
-            return
-        parent = os.open("..", flags, dir_fd=fd)
-        os.close(fd)
-        fd, name = parent, names.pop()
-        try:
-            os.rmdir(name, dir_fd=fd)
-        except OSError:
-            stuck.add((len(names), name))
 
 
 class Report:
