@@ -8,6 +8,7 @@ honest student's 8/8 alone. The same run writes feedback pages, which must carry
 import csv
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -45,6 +46,7 @@ print("stolen:", found)
 '''
 TYPE_INTO_THE_TMUX_SOCKET = '''\
 import socket
+import stat
 for path in ({socket!r},):
     try:
         client = socket.socket(socket.AF_UNIX)
@@ -149,13 +151,27 @@ def attacked_run(tmp_path_factory):
                                                              downloads=str(downloads / "*.zip")),
                "reads the machine": READ_THE_MACHINE.format(gradebook=str(earlier)),
                "fills the disk": FILL_THE_DISK, "forges a huge number": FORGE_A_HUGE_NUMBER}
-    for attacker, source in attacks.items():
+    for attacker, source in list(attacks.items()):
         folder = classroom / attacker
         folder.mkdir()
         for name in NOTEBOOKS:
             notebook = without_outputs(ROOT / "exercises" / name)
             add_cell(notebook, source, index=1)
             nbformat.write(notebook, folder / name)
+    odd = classroom / "hands in odd files"  # a FIFO and a device named like scripts, a link, a deep folder
+    odd.mkdir()
+    for name in NOTEBOOKS:
+        nbformat.write(without_outputs(ROOT / "exercises" / name), odd / name)
+    os.mkfifo(odd / "ex02.py")
+    if os.geteuid() == 0:
+        os.mknod(odd / "ex07.py", stat.S_IFCHR | 0o644, os.makedev(1, 5))  # /dev/zero: endless
+    (odd / "solutions.ipynb").symlink_to(ROOT / "ex01_neuron.ipynb")
+    deep = odd / "deep"
+    deep.mkdir()
+    for _ in range(300):
+        deep = deep / "d"
+        deep.mkdir()
+    attacks["hands in odd files"] = ""
     gradebook = place / "grades.csv"
     temp = place / "tmp"  # the grader's own temp folder: empty again after the run
     temp.mkdir()
@@ -191,7 +207,7 @@ def test_nothing_of_the_machine_reaches_a_page_or_the_host(attacked_run):
     assert connections == [], "a notebook reached a Unix socket of the host"
     assert not os.path.exists("/tmp/owned")
     texts = [path.read_text(encoding="utf-8", errors="replace") for path in pages.glob("*.html")]
-    assert len(texts) == 7
+    assert len(texts) == 8
     assert not any(SECRET in text for text in texts), "a secret of the grading machine reached a feedback page"
     assert SECRET not in run.stdout + run.stderr
     assert "grader error" not in run.stdout, run.stdout[-4000:]
