@@ -21,7 +21,7 @@ from grader import lms
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-DOWNLOADS = FIXTURES / "lms" / "downloads"
+DOWNLOADS = FIXTURES / "lms-downloads"  # made by hand in the LMSs' formats (make_class.py builds lms/)
 
 
 def expected_totals(name):
