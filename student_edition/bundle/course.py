@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -139,6 +140,11 @@ def where(error):
     return f" (cell [{found[-1][0]}], line {found[-1][1]})" if found else ""
 
 
+def stopped(cell, error):
+    """One line for a cell that stopped with an error: the error and where it was raised."""
+    return f"cell [{cell.execution_count}] stopped: {error.ename}: {error.evalue}{where(error)}"
+
+
 def is_consequence(error, awaited):
     """True for the errors a blank notebook gives: a stub's NotImplementedError, and a NameError
     for a name that a stub or an empty paste cell was to define. Any other error is real."""
@@ -152,56 +158,67 @@ def summarize(notebook):
     """(lines to show, checks passed, not done yet, failed) of a notebook that has been run.
 
     Every check call is counted, even one that did not run because the check before it in the
-    same cell failed (as not done yet); a check that could not compute because of a real error above counts as
-    failed, and that error is shown with its cell and line."""
+    same cell failed (as not done yet). A real error is shown once, with its cell and line; a
+    check that could not compute because of it counts as failed."""
     awaited = awaited_names(notebook)
-    shown, passed, to_do, failed = [], 0, 0, 0
-    error_above = None  # the first real error so far, as shown
+    shown, counts = [], [0, 0, 0]
+    error_above = None  # the cell of the first real error so far
+    repeated = {}  # (ename, evalue, where) of a real error: the cells that stopped with it
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        outputs = cell.get("outputs", [])
-        errors = [output for output in outputs if output.output_type == "error"]
-        labels = check_labels(cell.source)
-        if not labels:
-            real = [error for error in errors if not is_consequence(error, awaited)]
-            if real:
-                line = f"cell [{cell.execution_count}] stopped: {real[0].ename}: {real[0].evalue}{where(real[0])}"
-                shown.append(line)
-                error_above = error_above or f"cell [{cell.execution_count}]"
+        if check_labels(cell.source):
+            lines, *cell_counts = check_results(cell, error_above)
+            shown += lines
+            counts = [total + count for total, count in zip(counts, cell_counts)]
             continue
-        reported = 0
-        for output in outputs:
-            if output.output_type == "stream" and output.name == "stdout":
-                for line in filter(str.strip, output.text.splitlines()):
-                    reported += 1
-                    if "check passed" in line:
-                        passed += 1
-                    elif ("not computed yet" in line or "not implemented yet" in line) and error_above is None:
-                        to_do += 1
-                    elif "not computed yet" in line:
-                        line = f"{line.split(':')[0]}: not computed, because of the error in {error_above} above"
-                        failed += 1
-                    else:
-                        failed += 1
-                    shown.append(line)
-            elif output.output_type == "error":
-                reported += 1
-                failed += 1
-                if output.ename in ("CheckFailed", "AssertionError"):
-                    shown.append(output.evalue)
+        real = [error for error in cell.get("outputs", [])
+                if error.output_type == "error" and not is_consequence(error, awaited)]
+        if real:
+            error_above = error_above or f"cell [{cell.execution_count}]"
+            same = (real[0].ename, real[0].evalue, where(real[0]))
+            if same not in repeated:  # one line per error: a broken function stops many cells
+                shown.append(same)
+            repeated.setdefault(same, []).append(cell.execution_count)
+    shown = [error_line(line, repeated) if isinstance(line, tuple) else line for line in shown]
+    return (shown, *counts)
+
+
+def check_results(cell, error_above):
+    """(lines, passed, not done yet, failed) of one check cell; error_above: a real error before it."""
+    lines, passed, to_do, failed = [], 0, 0, 0
+    outputs = cell.get("outputs", [])
+    for output in outputs:
+        if output.output_type == "stream" and output.name == "stdout":
+            for line in filter(str.strip, output.text.splitlines()):
+                if "check passed" in line:
+                    passed += 1
+                elif ("not computed" in line or "not implemented yet" in line) and error_above is None:
+                    to_do += 1  # a blank notebook: its own errors are not shown either
+                elif "not computed" in line:  # blocked by the real error shown above
+                    line += "" if "stopped with" in line else f" (see the error in {error_above} above)"
+                    failed += 1
                 else:
-                    shown.append(f"cell [{cell.execution_count}] stopped: {output.ename}: {output.evalue}{where(output)}")
-        for label in labels[reported:]:  # counted too, so that the total never changes
-            if outputs:
-                shown.append(f"{label}: not run yet - the check before it in the same cell failed")
-            else:
-                shown.append(f"{label}: not run yet")
-            to_do += 1
-    return shown, passed, to_do, failed
+                    failed += 1
+                lines.append(line)
+        elif output.output_type == "error":
+            failed += 1
+            lines.append(output.evalue if output.ename in ("CheckFailed", "AssertionError") else stopped(cell, output))
+    for label in check_labels(cell.source)[len(lines):]:  # counted too, so that the total never changes
+        lines.append(f"{label}: not run yet" + (" - the check before it in the same cell failed" if outputs else ""))
+        to_do += 1
+    return lines, passed, to_do, failed
+
+
+def error_line(error, repeated):
+    """'cell [n] stopped: Error: ... (cell [k], line m)', and the other cells it stopped, if any."""
+    (first, *others), (ename, evalue, place) = repeated[error], error
+    also = f"; it also stopped {', '.join(f'cell [{number}]' for number in others)}" if others else ""
+    return f"cell [{first}] stopped: {ename}: {evalue}{place}{also}"
 
 
 def notebooks(names=()):
+    """The paths of the named notebooks of this folder, or of all of them (ex*.ipynb)."""
     paths = [HERE / name for name in names] or sorted(HERE.glob("ex*.ipynb"))
     missing = [str(path) for path in paths if not path.is_file()]
     if missing:
@@ -236,18 +253,25 @@ def handin_name(words):
     return name
 
 
+def zip_stem(name):
+    """The name in plain ASCII letters, words joined by _, for a file name every LMS accepts."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z'-]+", "_", plain).strip("_") or "handin"
+
+
 def handin(words):
     """Run every check, then write NAME.zip: a folder named for the student with their notebooks."""
     name = handin_name(words)
     paths = notebooks()
-    print("Running every notebook first, as the grader will (save your notebooks before: Ctrl-S) ...", flush=True)
+    print("Running every notebook first, in a fresh kernel as the grader will (save them first: Ctrl-S) ...",
+          flush=True)
     passed, to_do, failed = check([])
-    archive = HERE / f"{name.replace(' ', '_')}.zip"
+    archive = HERE / f"{zip_stem(name)}.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
         for path in paths:
             zipped.write(path, f"{name}/{path.name}")
-    print(f"\nWrote {archive.name}: your {len(paths)} notebooks, in a folder named {name!r}. "
-          "Upload this one file to your course page.")
+    print(f"\nWrote {archive.name}: your {len(paths)} notebooks, in a folder named {name!r}, and nothing "
+          "else. Upload this one file to your course page.")
     if to_do or failed:
         print(f"Not everything passes yet ({to_do} not done, {failed} failing): you may hand this in "
               "as it is, or fix them and run `make handin` again (it writes the zip anew).")
