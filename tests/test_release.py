@@ -278,10 +278,12 @@ def test_make_check_hides_only_what_a_blank_notebook_leads_to(bundle):
         ("h = sigmoid(2)", [error("NameError", "name 'sigmoid' is not defined")]),
         ("trained = train(start)", [error("NotImplementedError", "train: ...")]),
         ("print(trained)", [error("NameError", "name 'trained' is not defined")]),
+        ("outputs = network.feedforward(1, 2)", [error("NotImplementedError", "compute network (about 1 line)")]),
+        ("plot(network)", [error("NameError", "name 'network' is not defined")]),
         ("g = gradients(start)", [error("NameError", "name 'gradent' is not defined", "Cell In[4], line 5")]),
         ("check('ex6.q1', [0], lambda: g)", [printed_line("ex6.q1: not computed (NameError: name 'g' is not "
                                                           "defined): a cell above stopped with NameError ...")])))
-    assert shown == ["cell [5] stopped: NameError: name 'gradent' is not defined (cell [4], line 5)",
+    assert shown == ["cell [7] stopped: NameError: name 'gradent' is not defined (cell [4], line 5)",
                      "ex6.q1: not computed (NameError: name 'g' is not defined): a cell above stopped with NameError ..."]
     assert (passed, to_do, wrong) == (0, 0, 1)
 

@@ -119,14 +119,19 @@ def bound_names(source):
 
 
 def awaited_names(notebook):
-    """Names that are missing for a known reason: bound by a cell that stopped with an error, or
-    named in the label of a paste cell that is still empty (`# Paste your `sigmoid` ...`)."""
+    """Names that are missing for a known reason: bound by a cell that stopped with an error, named
+    by a stub's message (`compute network`), or in the label of a paste cell that is still empty
+    (`# Paste your `sigmoid` ...`)."""
     names = set()
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        if any(output.output_type == "error" for output in cell.get("outputs", [])):
+        errors = [output for output in cell.get("outputs", []) if output.output_type == "error"]
+        if errors:
             names |= bound_names(cell.source)
+        for error in errors:  # a stub at a cell's top level names what it is to compute
+            if error.ename == "NotImplementedError":
+                names |= set(re.findall(r"\w+", error.evalue))
         lines = [line for line in cell.source.splitlines() if line.strip()]
         if lines and lines[0].startswith("# Paste your") and all(line.lstrip().startswith("#") for line in lines):
             names |= set(re.findall(r"`(\w+)`", lines[0]))
