@@ -262,11 +262,13 @@ def test_make_check_shows_a_typo_instead_of_not_computed_yet(bundle):
         ("per_student = {}\nfor name in names:\n    per_student[name] = f(chemistry_grades_)",
          [error("NameError", "name 'chemistry_grades_' is not defined", "Cell In[1], line 3")]),
         ("check('ex4.q1', [1], lambda: [per_student['Bob']])",
-         [printed_line("ex4.q1: not computed yet (KeyError: 'Bob') - complete and run the cells above first.")])))
+         [printed_line("ex4.q1: not computed yet (KeyError: 'Bob') - complete and run the cells above first.")]),
+        ("one_by_one = [per_student[name] for name in names]", [error("KeyError", "np.str_('Bob')", "Cell In[3], line 1")])))
     assert (passed, to_do, wrong) == (0, 0, 1)
     assert shown == ["cell [1] stopped: NameError: name 'chemistry_grades_' is not defined (cell [1], line 3)",
                      "ex4.q1: not computed yet (KeyError: 'Bob') - complete and run the cells above first. "
-                     "(see the error in cell [1] above)"]
+                     "(see the error in cell [1] above)",
+                     "cell [3] stopped: KeyError: np.str_('Bob') - it uses per_student, which cell [1] left incomplete"]
 
 
 def test_make_check_hides_only_what_a_blank_notebook_leads_to(bundle):

@@ -118,6 +118,15 @@ def bound_names(source):
     return names
 
 
+def used_names(source):
+    """The names a cell reads."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+
+
 def awaited_names(notebook):
     """Names that are missing for a known reason: bound by a cell that stopped with an error, named
     by a stub's message (`compute network`), or in the label of a paste cell that is still empty
@@ -169,6 +178,7 @@ def summarize(notebook):
     shown, counts = [], [0, 0, 0]
     error_above = None  # the cell of the first real error so far
     repeated = {}  # (ename, evalue, where) of a real error: the cells that stopped with it
+    left_incomplete = {}  # name: the cell that was to bind it and stopped with a real error
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
@@ -181,6 +191,13 @@ def summarize(notebook):
                 if error.output_type == "error" and not is_consequence(error, awaited)]
         if real:
             error_above = error_above or f"cell [{cell.execution_count}]"
+            after = sorted((used_names(cell.source) - bound_names(cell.source)) & set(left_incomplete))
+            for name in bound_names(cell.source):
+                left_incomplete.setdefault(name, cell.execution_count)
+            if after:  # most likely a consequence: say so, next to the error itself
+                shown.append(f"cell [{cell.execution_count}] stopped: {real[0].ename}: {real[0].evalue} - it uses "
+                             f"{after[0]}, which cell [{left_incomplete[after[0]]}] left incomplete")
+                continue
             same = (real[0].ename, real[0].evalue, where(real[0]))
             if same not in repeated:  # one line per error: a broken function stops many cells
                 shown.append(same)
