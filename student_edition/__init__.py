@@ -2,7 +2,7 @@
 
 Every region between `### BEGIN SOLUTION` and `### END SOLUTION` in a code cell becomes one
 line, `raise NotImplementedError("<hint>")`, at the region's indentation. The hint says what
-to compute (the function and its docstring, or the names the region assigns) and about how
+to compute (the function and its docstring's first paragraph, or the names the region assigns) and about how
 many lines it takes. Prose, formulas, figures, data loading and check cells stay; no output
 is kept, so nothing computed by the solution shows. Run it with `make exercises`.
 
@@ -92,7 +92,8 @@ def hint(source, begin, end):
     function = enclosing_function(ast.parse(source), begin + 1)
     if function:
         name, docstring = function
-        what = docstring.splitlines()[0].rstrip(".") if docstring else "write the body"
+        # the docstring's first paragraph: it may go on to say what the checks will try
+        what = " ".join(docstring.split("\n\n")[0].split()).rstrip(".") if docstring else "write the body"
         return f"{name}: {what[:1].lower()}{what[1:]} ({count})"
     region = ast.parse("\n".join(line[len(lines[0]) - len(lines[0].lstrip()):] for line in lines))
     targets = [ast.unparse(target) for node in ast.walk(region) if isinstance(node, ast.Assign)

@@ -1,6 +1,8 @@
 """`make release`: the students' zip holds exactly the bundle, no solution, and notebooks that run."""
 import importlib.util
 import os
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -168,6 +170,9 @@ def test_bundled_notebooks_run_and_their_checks_say_not_done_yet(bundle, name):
     for cell in checks:
         assert "not implemented yet" in printed(cell) or "not computed yet" in printed(cell), (cell.source, printed(cell))
         assert "check passed" not in printed(cell)
+    shown, passed, to_do, failed = load_course_script(bundle).summarize(notebook)  # what make check says
+    assert (passed, failed) == (0, 0) and to_do >= len(checks), shown
+    assert not [line for line in shown if "stopped" in line], shown  # a blank notebook has no error of its own
 
 
 def load_course_script(bundle):
@@ -182,35 +187,120 @@ def load_course_script(bundle):
     return module
 
 
+def completed_copy(bundle, name, folder, typo=None):
+    """The bundle's notebook completed with the solution's code (stubs and paste cells), written
+    into folder; typo=(old, new) then changes the first cell where old appears, as a slip would."""
+    solution = {cell.id: cell.source for cell in nbformat.read(ROOT / name, as_version=4).cells}
+    notebook = nbformat.read(bundle / name, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and ("raise NotImplementedError(" in cell.source or cell.source.startswith("# Paste")):
+            cell.source = "\n".join(line for line in solution[cell.id].splitlines()
+                                    if line.strip() not in (BEGIN, END, "### BEGIN PASTE", "### END PASTE"))
+    if typo:
+        cell = next(cell for cell in notebook.cells if cell.cell_type == "code" and typo[0] in cell.source)
+        cell.source = cell.source.replace(typo[0], typo[1], 1)
+    shutil.copytree(bundle / "data", folder / "data", dirs_exist_ok=True)
+    nbformat.write(notebook, folder / name)
+    return folder / name
+
+
 def test_make_check_counts_passed_checks_once_the_work_is_done(bundle, tmp_path):
     """course.py check on ex01 completed with the solution's code: both checks pass."""
     course = load_course_script(bundle)
-    solution = {cell.id: cell.source for cell in nbformat.read(ROOT / "ex01_neuron.ipynb", as_version=4).cells}
-    notebook = nbformat.read(bundle / "ex01_neuron.ipynb", as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and "raise NotImplementedError(" in cell.source:
-            cell.source = "\n".join(line for line in solution[cell.id].splitlines() if line.strip() not in (BEGIN, END))
-    nbformat.write(notebook, tmp_path / "ex01_neuron.ipynb")
-    shown, passed, to_do, wrong = course.summarize(course.run_notebook(tmp_path / "ex01_neuron.ipynb"))
+    shown, passed, to_do, wrong = course.summarize(course.run_notebook(completed_copy(bundle, "ex01_neuron.ipynb", tmp_path)))
     assert (passed, to_do, wrong) == (2, 0, 0), shown
     assert shown == ["sigmoid: check passed.", "ex1.q1: check passed."]
 
 
+@pytest.mark.parametrize("name, typo, error, blocked", [
+    ("ex04_forward_propagation.ipynb", ("feedforward(math_grade, chemistry_grade)", "feedforward(math_grade, chemistry_grades_)"),
+     "NameError: name 'chemistry_grades_' is not defined", "ex4.q1"),
+    ("ex06_training.ipynb", ("delta_o = p - y ", "delta_o = p - Y "), "NameError: name 'Y' is not defined", "ex6.q1")])
+def test_make_check_shows_a_typo_as_the_error_it_is(bundle, tmp_path, name, typo, error, blocked):
+    """The issue's two typos, run in a real kernel: the error shows with its cell and line, and the
+    check it blocks is counted as failed, not as not done yet."""
+    course = load_course_script(bundle)
+    shown, passed, to_do, wrong = course.summarize(course.run_notebook(completed_copy(bundle, name, tmp_path, typo)))
+    assert any(error in line and re.search(r"\(cell \[\d+\], line \d+\)", line) for line in shown), shown
+    line = next(line for line in shown if line.startswith(f"{blocked}:"))
+    assert "not computed yet" not in line and error in line, line  # the check itself names the error
+    assert wrong >= 1 and to_do == 0, shown
+
+
+def notebook_of(*cells):
+    """A notebook that has been run: each cell is (source, outputs), numbered 1, 2, ..."""
+    notebook = nbformat.v4.new_notebook()
+    for number, (source, outputs) in enumerate(cells, start=1):
+        cell = nbformat.v4.new_code_cell(source)
+        cell.outputs, cell.execution_count = outputs, number
+        notebook.cells.append(cell)
+    return notebook
+
+
+def printed_line(text):
+    return nbformat.v4.new_output("stream", name="stdout", text=text + "\n")
+
+
+def error(ename, evalue, *traceback):
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=list(traceback))
+
+
 def test_make_check_reports_wrong_answers_and_other_errors(bundle):
     course = load_course_script(bundle)
-    cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("check('a', 1, lambda: 1)"),
-             nbformat.v4.new_code_cell("check('b', 1, lambda: y)"), nbformat.v4.new_code_cell("check('c', 1, f)"),
-             nbformat.v4.new_code_cell("open('missing.csv')")]
-    outputs = [[], [nbformat.v4.new_output("stream", name="stdout", text="a: check passed.\n")],
-               [nbformat.v4.new_output("stream", name="stdout", text="b: not computed yet (NameError) - ...\n")],
-               [nbformat.v4.new_output("error", ename="AssertionError", evalue="c: expected 1.0, got 2.0", traceback=[])],
-               [nbformat.v4.new_output("error", ename="FileNotFoundError", evalue="missing.csv", traceback=[])]]
-    for number, (cell, cell_outputs) in enumerate(zip(cells, outputs), start=1):
-        cell.outputs, cell.execution_count = cell_outputs, number
-    shown, passed, to_do, wrong = course.summarize(nbformat.v4.new_notebook(cells=cells))
+    shown, passed, to_do, wrong = course.summarize(notebook_of(
+        ("x = 1", []),
+        ("check('a', 1, lambda: 1)", [printed_line("a: check passed.")]),
+        ("check('b', 1, lambda: y)", [printed_line("b: not computed yet (NameError) - ...")]),
+        ("check('c', 1, f)", [error("CheckFailed", "c: expected 1.0, got 2.0")]),
+        ("open('missing.csv')", [error("FileNotFoundError", "missing.csv", "\x1b[1;32mCell \x1b[0mIn[5], line 1")])))
     assert (passed, to_do, wrong) == (1, 1, 1)
-    assert shown == ["a: check passed.", "b: not computed yet (NameError) - ...",
-                     "AssertionError: c: expected 1.0, got 2.0", "cell [5] raised FileNotFoundError: missing.csv"]
+    assert shown == ["a: check passed.", "b: not computed yet (NameError) - ...", "c: expected 1.0, got 2.0",
+                     "cell [5] stopped: FileNotFoundError: missing.csv (cell [5], line 1)"]
+
+
+def test_make_check_shows_a_typo_instead_of_not_computed_yet(bundle):
+    """The loop of exercise 4 with a typo: its NameError shows, and the check it blocks is failed."""
+    course = load_course_script(bundle)
+    shown, passed, to_do, wrong = course.summarize(notebook_of(
+        ("per_student = {}\nfor name in names:\n    per_student[name] = f(chemistry_grades_)",
+         [error("NameError", "name 'chemistry_grades_' is not defined", "Cell In[1], line 3")]),
+        ("check('ex4.q1', [1], lambda: [per_student['Bob']])",
+         [printed_line("ex4.q1: not computed yet (KeyError: 'Bob') - complete and run the cells above first.")]),
+        ("one_by_one = [per_student[name] for name in names]", [error("KeyError", "np.str_('Bob')", "Cell In[3], line 1")])))
+    assert (passed, to_do, wrong) == (0, 0, 1)
+    assert shown == ["cell [1] stopped: NameError: name 'chemistry_grades_' is not defined (cell [1], line 3)",
+                     "ex4.q1: not computed yet (KeyError: 'Bob') - complete and run the cells above first. "
+                     "(see the error in cell [1] above)",
+                     "cell [3] stopped: KeyError: np.str_('Bob') - it uses per_student, which cell [1] left incomplete"]
+
+
+def test_make_check_hides_only_what_a_blank_notebook_leads_to(bundle):
+    """A stub's NotImplementedError, and a NameError for a name an empty paste cell or a stopped
+    cell was to define, are not errors of the student's; a NameError raised in a function is."""
+    course = load_course_script(bundle)
+    shown, passed, to_do, wrong = course.summarize(notebook_of(
+        ("# Paste your `sigmoid` from exercise 1 into this cell, then run it.", []),
+        ("h = sigmoid(2)", [error("NameError", "name 'sigmoid' is not defined")]),
+        ("trained = train(start)", [error("NotImplementedError", "train: ...")]),
+        ("print(trained)", [error("NameError", "name 'trained' is not defined")]),
+        ("outputs = network.feedforward(1, 2)", [error("NotImplementedError", "compute network (about 1 line)")]),
+        ("plot(network)", [error("NameError", "name 'network' is not defined")]),
+        ("g = gradients(start)", [error("NameError", "name 'gradent' is not defined", "Cell In[4], line 5")]),
+        ("check('ex6.q1', [0], lambda: g)", [printed_line("ex6.q1: not computed (NameError: name 'g' is not "
+                                                          "defined): a cell above stopped with NameError ...")])))
+    assert shown == ["cell [7] stopped: NameError: name 'gradent' is not defined (cell [4], line 5)",
+                     "ex6.q1: not computed (NameError: name 'g' is not defined): a cell above stopped with NameError ..."]
+    assert (passed, to_do, wrong) == (0, 0, 1)
+
+
+def test_make_check_counts_a_check_its_cell_did_not_reach(bundle):
+    course = load_course_script(bundle)
+    shown, passed, to_do, wrong = course.summarize(notebook_of(
+        ("check('ex6.q2', 1, lambda: 2)\ncheck(\"start unchanged\", 1, lambda: 1)",
+         [error("CheckFailed", "ex6.q2: expected 1.0, got 2.0")])))
+    assert (passed, to_do, wrong) == (0, 1, 1)
+    assert shown == ["ex6.q2: expected 1.0, got 2.0",
+                     "start unchanged: not run yet - the check before it in the same cell failed"]
 
 
 def test_the_build_refuses_a_bundle_with_a_solution_line(tmp_path):
@@ -232,3 +322,43 @@ def test_the_build_refuses_a_stale_student_edition(tmp_path):
     with pytest.raises(release.ReleaseError, match=r"exercises/ex01_neuron.ipynb is out of date .*make exercises"):
         release.build(tmp_path / "out", root)
     assert not (tmp_path / "out").exists()
+
+
+def test_handin_writes_one_zip_of_the_notebooks_that_the_grader_takes_for_one_student(bundle, tmp_path, monkeypatch):
+    from grader.intake import find_class
+
+    folder = tmp_path / BUNDLE
+    shutil.copytree(bundle, folder)
+    (folder / ".venv").mkdir()  # what a student's folder also holds: none of it goes into the zip
+    (folder / ".ipynb_checkpoints").mkdir()
+    (folder / ".ipynb_checkpoints" / "ex01_neuron-checkpoint.ipynb").write_text("{}")
+    (folder / "notes.txt").write_text("my notes")
+    course = load_course_script(folder)
+    ran = []
+    monkeypatch.setattr(course, "check", lambda names: ran.append(names) or (3, 15, 0))
+    course.handin(["Zoë", "van", "Dijk"])
+    assert ran == [[]]  # every notebook is checked first
+    archive = folder / "Zoe_van_Dijk.zip"  # an ASCII file name; the folder inside keeps the name
+    with zipfile.ZipFile(archive) as zipped:
+        assert sorted(zipped.namelist()) == sorted(f"Zoë van Dijk/{path.name}" for path in bundle.glob("ex*.ipynb"))
+    students, passed_over = find_class(archive, tmp_path / "grading")
+    assert [(student.name, len(student.files)) for student in students] == [("Zoë van Dijk", 6)]
+    assert passed_over == []
+
+
+@pytest.mark.parametrize("name", [[], ["../etc"], ["Ada", "42"], ["x_y"]])
+def test_handin_asks_for_a_real_name(bundle, name, monkeypatch):
+    course = load_course_script(bundle)
+    monkeypatch.setattr(course.sys.stdin, "isatty", lambda: False, raising=False)
+    with pytest.raises(SystemExit, match="give your name"):
+        course.handin_name(name)
+
+
+def test_the_readme_says_how_to_hand_in_and_what_counts(bundle):
+    readme = (bundle / "README.md").read_text()
+    makefile = (bundle / "Makefile").read_text()
+    assert 'make handin NAME="' in readme and 'python3 course.py handin "' in readme
+    assert '\nhandin:\n\t$(PYTHON) course.py handin "$(NAME)"\n' in makefile
+    for phrase in ("Eight questions count", "ex5.q3", "two points", "hidden inputs", "keep the printed values",
+                   "at least 4 significant digits", "one zip", "fresh Python"):
+        assert phrase in readme, phrase

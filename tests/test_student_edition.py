@@ -365,3 +365,28 @@ def test_no_cell_prints_a_right_graded_number_for_a_wrong_solution(tmp_path, mon
     edits, changed = WRONG_SOLUTIONS[wrong]
     folder = wrong_edition(tmp_path / "wrong", edits)
     assert graded_numbers_printed_by_given_cells(folder, changed) == []
+
+
+def test_a_clipped_sigmoid_passes_the_sigmoid_check(notebook, capsys):
+    """Correct code that clips z before np.exp gives 7.1e-218 for z = -1e4, where 0 is expected:
+    the check uses the grader's tolerance (relative 1e-9, absolute 1e-12), so it passes."""
+    check = notebook("ex01")["check"]
+    inputs = np.array([0.0, 7.0, -3.0, -1e4, 1e4])
+    expected = [1 / (1 + math.exp(-z)) if z > -700 else 0.0 for z in inputs]
+    clipped = lambda z: 1 / (1 + np.exp(-np.clip(z, -500, 500)))  # noqa: E731 - a student's sigmoid
+    assert 0 < clipped(inputs)[3] < 1e-200
+    check("sigmoid", expected, lambda: clipped(inputs))
+    assert capsys.readouterr().out == "sigmoid: check passed.\n"
+    with pytest.raises(AssertionError, match="^sigmoid: expected"):
+        check("sigmoid", expected, lambda: clipped(inputs) + 1e-11)  # but not more than 1e-12 off
+
+
+def test_the_check_helpers_are_the_same_in_all_six_notebooks():
+    """Exercise 6 reports like exercises 1-5: the same CheckFailed, check and helpers."""
+    helpers = {}
+    for name in ALL_NOTEBOOKS:
+        sources = [source for source in code_cells(ROOT / name)
+                   if "class CheckFailed" in source or source.startswith("def check(")]
+        helpers[name] = sources
+    first, *others = helpers.values()
+    assert len(first) == 2 and all(other == first for other in others)

@@ -270,9 +270,54 @@ def test_a_name_error_inside_student_code_is_reported_as_such(ex06):
     def broken():
         return undefined_name  # noqa: F821 - the student's own mistake
 
+    with pytest.raises(AssertionError, match=r"^q: your code raised NameError: name 'undefined_name' is not "
+                                             r"defined \(in broken, line \d+ of its cell\)$") as failed:
+        ex06["check"]("q", 1.0, lambda: broken())
+    assert type(failed.value).__name__ == "CheckFailed"  # one line in JupyterLab, as in exercises 1-5
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        ex06["check"]("q", 1.0, lambda: broken())
         ex06["check"]("q", 1.0, lambda: not_yet_computed)  # noqa: F821 - a cell above did not run
-    first, second = output.getvalue().splitlines()
-    assert "your code raised NameError" in first and "not computed yet" in second
+    assert output.getvalue().startswith("q: not computed yet (NameError")
+
+
+def test_a_check_fails_on_a_warning_as_in_exercises_1_to_5(ex06):
+    def warns():
+        warnings.warn("overflow", RuntimeWarning)
+        return 1.0
+
+    with pytest.raises(AssertionError, match=r"^q: your code gave a warning \(RuntimeWarning: overflow\)$"):
+        ex06["check"]("q", 1.0, warns)
+
+
+def gradient_report(ex06, mistake):
+    """What the notebook's gradient comparison prints for a gradients() changed by `mistake`."""
+    right = ex06["gradients"]
+    output = io.StringIO()
+    try:
+        ex06["gradients"] = lambda *args: mistake(right(*args), args)
+        with contextlib.redirect_stdout(output):
+            ex06["compare_gradients"]("random", np.random.default_rng(3).normal(0, 1, 9), MATH_STD, CHEMISTRY_STD, EXAM)
+    finally:
+        ex06["gradients"] = right
+    return output.getvalue()
+
+
+def test_the_gradient_table_names_each_entry_and_the_likely_mistake(ex06):
+    right = gradient_report(ex06, lambda g, args: g)
+    assert "likely cause" not in right and "differs" not in right
+    assert all(f"    {name} " in right for name in ex06["PARAMETER_NAMES"])
+    flipped = gradient_report(ex06, lambda g, args: -g)
+    assert "relative error 1.0e+00" in flipped and "the opposite sign" in flipped
+    summed = gradient_report(ex06, lambda g, args: 4 * g)
+    assert "4 times too large" in summed and "a sum where the mean is asked" in summed
+
+    def without_h1_slope(g, args):  # step 3 for h1 without its factor h1 (1 - h1)
+        params = args[0]
+        delta_o = ex06["forward"](params, MATH_STD, CHEMISTRY_STD)[2] - EXAM
+        wrong = g.copy()
+        wrong[:3] = [np.mean(delta_o * params[6] * x) for x in (MATH_STD, CHEMISTRY_STD, 1.0)]
+        return wrong
+
+    missing = gradient_report(ex06, without_h1_slope)
+    assert "likely cause: h1.w1, h1.w2, h1.b" in missing and "h2.w1" not in missing.split("likely cause")[1]
+    assert missing.count("<- differs") == 3
