@@ -65,6 +65,7 @@ class Run:
                     notes = contain.enter(workdir, self.scratch, **options)
                 else:
                     os.setsid()
+                    os.chdir(workdir)  # what it writes lands there, not in the project
                     notes = contain.Notes(["switched off by CONTAIN_TEST_OFF=1"])
                 send = lambda message: os.write(writer, (json.dumps(message) + "\n").encode())
                 send({"notes": notes.missing, "applied": notes.applied, "home": notes.home})
