@@ -3,7 +3,7 @@ from pathlib import Path
 
 from grader import questions
 from grader.mistakes import mistake
-from grader.pages import esc, page, slug, write_text
+from grader.pages import esc, page, safe, slug, write_text
 
 QUESTION_IDS = tuple(getattr(questions, "QUESTION_IDS", None) or questions.QUESTIONS)
 BONUS_IDS = tuple(getattr(questions, "BONUS_IDS", ("ex6.q1", "ex6.q2")))
@@ -106,8 +106,30 @@ def feedback_path(folder, name):
     return Path(folder) / f"{slug(name)}.html"
 
 
+class PagesNotWritten(Exception):
+    """Some students' pages could not be made; the message names each of them and why."""
+
+
 def write_feedback(folder, students, seed):
-    """One HTML file per student in `folder` (created if needed); returns the paths written."""
+    """One HTML file per student in `folder` (created if needed); returns the paths written.
+
+    Two names that make the same file name (a hash collision) get distinct files. A page that
+    fails does not stop the others: PagesNotWritten is raised once they are all written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return [write_text(feedback_path(folder, student.name), student_page(student, seed)) for student in students]
+    written, failed, taken = [], [], set()
+    for student in students:
+        path = first = feedback_path(folder, student.name)
+        number = 1
+        while path in taken:
+            number += 1
+            path = first.with_name(f"{first.stem}-{number}.html")
+        taken.add(path)
+        try:
+            written.append(write_text(path, student_page(student, seed)))
+        except Exception as error:
+            failed.append(f"{safe(student.name)[:80]!r}: {type(error).__name__}: {safe(error)[:200]}")
+    if failed:
+        raise PagesNotWritten(f"{len(failed)} feedback page(s) not written ({len(written)} written): "
+                              + "; ".join(failed))
+    return written

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from grader.intake import LMS_NAMES
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 ID_COLUMN = "lms id"  # right after the student's name: who the row is, as the LMS knows them
 
 
@@ -19,8 +19,9 @@ def identity(student):
 
 
 def cell(text):
-    """A student's name as a spreadsheet shows it, never run as a formula."""
-    text = str(text)
+    """A student's name as a spreadsheet shows it, never run as a formula; a name that is not valid
+    Unicode (a folder name that is not UTF-8) is written with its odd bytes escaped (`\\udcff`)."""
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
@@ -43,7 +44,7 @@ def write(path, header, rows):
     """Write the CSV next to its final place, then rename: never half a gradebook."""
     path = Path(path).expanduser()
     handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False, newline="", encoding="utf-8")
+                                         delete=False, newline="", encoding="utf-8", errors="backslashreplace")
     try:
         with handle:
             writer = csv.writer(handle)

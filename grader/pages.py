@@ -38,9 +38,22 @@ table.stack td{border:0;text-align:left}table.stack td::before{content:attr(data
 """
 
 
+# Characters shown as their code instead of acting: controls (but tab and newline), and the bidirectional
+# embeddings, overrides and isolates that would turn the text around them.
+INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text):
+    """Any text as valid, visible Unicode: a lone surrogate (from a student's output, or a file name that
+    is not UTF-8) becomes `\\udcff`, a control or bidi override character `\\x1b`, `\\u202e`."""
+    text = "" if text is None else str(text)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return INVISIBLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def esc(text):
     """Any text from a student (name, file, reason, code) as HTML text, never as markup."""
-    return html.escape("" if text is None else str(text), quote=True)
+    return html.escape(safe(text), quote=True)
 
 
 def page(title, body):
@@ -65,14 +78,16 @@ def slug(name, length=40):
     """A file name part for any student name: ASCII letters, digits and '-', plus a short hash of the name."""
     ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
     part = re.sub(r"[^A-Za-z0-9]+", "-", ascii_name).strip("-").lower()[:length].strip("-") or "student"
-    return f"{part}-{hashlib.sha256(str(name).encode('utf-8')).hexdigest()[:8]}"
+    digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{part}-{digest}"
 
 
 def write_text(path, text):
-    """Write next to the final place, then rename: an interrupted run never leaves half a page."""
+    """Write next to the final place, then rename: an interrupted run never leaves half a page.
+    Text that is not valid Unicode (a lone surrogate) is written escaped, never an error."""
     path = Path(path)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False, encoding="utf-8")
+    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".page.", suffix=".tmp",
+                                         delete=False, encoding="utf-8", errors="backslashreplace")
     try:
         with handle:
             handle.write(text)

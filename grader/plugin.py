@@ -264,41 +264,67 @@ class GradeReport:
         self.config.grading.close()
         if hasattr(self.config, "workerinput"):
             return
+        self.write_gradebook(exitstatus)  # first: no page or report can lose it
         self.write_pages(exitstatus)
         self.write_lms(exitstatus)
+
+    def write_gradebook(self, exitstatus):
         path = self.config.getoption("gradebook")
         if not path:
             return
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.notes.append(f"gradebook {path} not written: the run was interrupted")
-        else:
-            ids = {student.name: gradebook.identity(student) for student in self.config.grading.students}
+            return
+        ids = {student.name: gradebook.identity(student) for student in self.config.grading.students}
+        try:
             gradebook.write(path, ["student", gradebook.ID_COLUMN, *QUESTION_IDS, "total", *BONUS_IDS],
                             [[row[0], ids.get(row[0], ""), *row[1:]] for row in self.rows()])
-            self.notes.append(f"gradebook written to {path} (seed {self.config.grading.seed})")
+        except Exception as error:
+            self.notes.append(f"gradebook {path} NOT written ({type(error).__name__}: {printable(error, 300)}); "
+                              "the grades are in the table above")
+            return
+        self.notes.append(f"gradebook written to {path} (seed {self.config.grading.seed})")
 
     def results(self):
         """One StudentResult per student with a graded question, for the feedback and the report."""
-        from grader.results import QuestionResult, StudentResult
-        from grader.sandbox import read_cells
         students = []
         for student in self.config.grading.students:
             graded = {q: p for (name, q), p in self.details.items() if name == student.name}
             if not graded:
                 continue
-            result = StudentResult(student.name)
-            for question, p in graded.items():
-                result.questions[question] = QuestionResult(
-                    question, p["points"], p["reason"], p.get("file") or None, p.get("kind", "ok"),
-                    float(p["expected"]) if p.get("expected") else None, float(p["got"]) if p.get("got") else None)
-            result.problems = json.loads(next(iter(graded.values())).get("problems", "[]"))
-            for relative in student.files:
-                try:
-                    result.files[str(relative)] = "\n\n".join(read_cells(student.folder / relative)[1])
-                except ValueError:
-                    pass
-            students.append(result)
+            try:
+                students.append(self.student_result(student, graded))
+            except Exception as error:  # this student's feedback and report rows only
+                self.notes.append(f"feedback and class report leave out {printable(student.name, 80)}: "
+                                  f"{type(error).__name__}: {printable(error, 200)}")
         return students
+
+    def student_result(self, student, graded):
+        from grader.results import QuestionResult, StudentResult
+        from grader.sandbox import read_cells
+        result = StudentResult(student.name)
+        for question, p in graded.items():
+            result.questions[question] = QuestionResult(
+                question, p["points"], p["reason"], p.get("file") or None, p.get("kind", "ok"),
+                float(p["expected"]) if p.get("expected") else None, float(p["got"]) if p.get("got") else None)
+        result.problems = json.loads(next(iter(graded.values())).get("problems", "[]"))
+        for relative in student.files:
+            try:
+                result.files[str(relative)] = "\n\n".join(read_cells(student.folder / relative)[1])
+            except ValueError:
+                pass
+            for number, code in enumerate(self.compiled(student, relative), 1):
+                result.files[f"{relative}, code compiled at run time ({number})"] = code
+        return result
+
+    def compiled(self, student, relative):
+        """The code a file's cells handed to exec() or compile() as they ran (worker.py), when this process
+        ran it (not under pytest-xdist, whose workers keep their runs)."""
+        future = self.config.grading.futures.get((student.name, str(relative)))
+        if future is None or not future.done() or future.exception() is not None:
+            return []
+        report = future.result().report or {}
+        return report.get("compiled") or []
 
     def write_pages(self, exitstatus):
         feedback_dir, report_file = self.config.getoption("feedback"), self.config.getoption("report")
@@ -309,14 +335,24 @@ class GradeReport:
             return
         seed, students = self.config.grading.seed, self.results()
         if feedback_dir:
-            from grader.feedback import write_feedback
-            Path(feedback_dir).mkdir(exist_ok=True)
-            written = write_feedback(feedback_dir, students, seed)
-            self.notes.append(f"feedback written to {feedback_dir} ({len(written)} pages, one per student)")
+            from grader.feedback import PagesNotWritten, write_feedback
+            try:
+                written = write_feedback(feedback_dir, students, seed)
+                self.notes.append(f"feedback written to {feedback_dir} ({len(written)} pages, one per student)")
+            except PagesNotWritten as error:
+                self.notes.append(f"feedback written to {feedback_dir}, but {printable(error, 2000)}")
+            except OSError as error:
+                self.notes.append(f"feedback NOT written to {feedback_dir}: {error}")
         if report_file:
             from grader.report import write_report
-            write_report(report_file, students, seed, boilerplate=given_code())
-            self.notes.append(f"class report written to {report_file}")
+            try:
+                failed = []
+                write_report(report_file, students, seed, boilerplate=given_code(), failed=failed)
+                self.notes.append(f"class report written to {report_file}"
+                                  + (f", without its part(s): {printable('; '.join(failed), 1000)}" if failed else ""))
+            except Exception as error:
+                self.notes.append(f"class report NOT written to {report_file}: {type(error).__name__}: "
+                                  f"{printable(error, 300)}")
 
     def graded_for_lms(self):
         """The students graded on all eight questions, as lms.py needs them; says who was left out."""
@@ -344,6 +380,12 @@ class GradeReport:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.notes.append("LMS files not written: the run was interrupted")
             return
+        try:
+            self.fill_lms_files(sheets)
+        except Exception as error:  # the gradebook is written already: say what failed, lose nothing else
+            self.notes.append(f"LMS files NOT (all) written: {type(error).__name__}: {printable(error, 300)}")
+
+    def fill_lms_files(self, sheets):
         students, mode = self.graded_for_lms(), self.config.getoption("lms_points")
         if "moodle_worksheet" in sheets:
             sheet = sheets["moodle_worksheet"]
@@ -366,28 +408,29 @@ class GradeReport:
         grading = self.config.grading
         rows = self.rows()
         if rows:
-            width = max(len("student"), *(len(row[0]) for row in rows))
+            names = [printable(row[0], MAX_NAME) for row in rows]
+            width = max(len("student"), *(len(name) for name in names))
             terminalreporter.section("grades")
             write(f"{'student':<{width}}  " + " ".join(f"{q:>6}" for q in QUESTION_IDS) + "  total"
                   + "".join(f" {q:>6}" for q in BONUS_IDS))
-            for row in rows:
-                name, points, total, bonus = row[0], row[1:9], row[9], row[10:]
+            for name, row in zip(names, rows):
+                points, total, bonus = row[1:9], row[9], row[10:]
                 graded = sum(p != "" for p in points)
                 write(f"{name:<{width}}  " + " ".join(f"{str(p):>6}" for p in points) + f"  {total}/{graded}"
                       + "".join(f" {str(p):>6}" for p in bonus))
-        lost = [(s, q, p["reason"]) for (s, q), p in self.details.items()
+        lost = [(s, q, p.get("kind", ""), p["reason"]) for (s, q), p in self.details.items()
                 if p["points"] == 0 and p.get("kind") != "not attempted"]
         if lost:
             write("")
             write("lost points:")
-            for student, question, reason in lost:
-                write(f"  {student} {question}: {reason}")
+            for student, question, kind, reason in lost:  # the kind is the grader's word, the reason may quote the student
+                write(f"  {printable(student, MAX_NAME)} {question} [{kind}]: {printable(reason, 300)}")
         passed_over = getattr(grading, "passed_over", [])
         if passed_over:
             write("")
             write("not graded (not a student folder):")
             for name, why in passed_over:
-                write(f"  {one_line(name, 80)}: {why}")
+                write(f"  {printable(name, 80)}: {printable(why, 300)}")
         if rows and (grading.containment is None or grading.containment.missing):
             write("")
             write(containment_line(grading))
@@ -396,6 +439,15 @@ class GradeReport:
             write(f"seed {grading.seed}: --grade-seed {grading.seed} draws the same hidden inputs again")
         for note in self.notes:
             write(note)
+
+
+MAX_NAME = 40  # characters of a student's name in the terminal's table: one long name widens no other row
+
+
+def printable(text, limit):
+    """Text from a student as one terminal line: no control or bidi character acts, nothing undecodable."""
+    from grader.pages import safe
+    return one_line(safe(text), limit)
 
 
 def given_code():

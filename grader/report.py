@@ -120,6 +120,7 @@ def problems_section(students):
 
 def pairs_section(students, boilerplate):
     pairs = similarity.find_pairs({s.name: s.files for s in students if s.files}, boilerplate)
+    cut = [s.name for s in students if similarity.cut(s.files)]
     intro = ("<h2>Code to look at</h2><p class=note>Pairs of students whose code is very alike once names, "
              "spacing and comments are set aside, across files and layouts. This is a list of things to look at, "
              "not a finding: students who worked together, or followed the same tutorial, write alike code. "
@@ -127,6 +128,9 @@ def pairs_section(students, boilerplate):
              f"<p class=meta>score = fingerprints in common / fingerprints of the student with fewer; listed from "
              f"{similarity.THRESHOLD:.0%} with at least {similarity.MIN_SHARED} in common; the code every student "
              "is given, and code that half the class shares, does not count.</p>")
+    if cut:
+        intro += (f"<p class=meta>Compared only in part (the first {similarity.MAX_CODE // 1024} KiB of their code): "
+                  f"{esc(', '.join(cut))}.</p>")
     if not pairs:
         return intro + "<p>No pair of students has near-identical code.</p>"
     parts = [intro]
@@ -143,18 +147,33 @@ def pairs_section(students, boilerplate):
     return "".join(parts)
 
 
-def report_page(students, seed, boilerplate=()):
+def report_page(students, seed, boilerplate=(), failed=None):
+    """The page; `failed`, a list, gets a line for each part that could not be made."""
     students = list(students)
     bonus = [q for q in BONUS_IDS if any(q in s.questions for s in students)]
     body = ["<h1>Class report</h1>",
             f"<p class=meta>{len(students)} students &middot; seed of this run <code>{esc(seed)}</code>"
             + (f" &middot; bonus questions {esc(', '.join(bonus))} are shown apart and not in the totals"
                if bonus else "") + "</p>",
-            rates_section(students), mistakes_section(students), totals_section(students),
-            problems_section(students), pairs_section(students, boilerplate)]
+            *(guarded(failed, make, *args) for make, *args in (
+                (rates_section, students), (mistakes_section, students), (totals_section, students),
+                (problems_section, students), (pairs_section, students, boilerplate)))]
     return page("Class report", "\n".join(part for part in body if part))
 
 
-def write_report(path, students, seed, boilerplate=()):
-    """The class report as one self-contained HTML file; `boilerplate`: code texts every student was given."""
-    return write_text(path, report_page(students, seed, boilerplate))
+def guarded(failed, section, *args):
+    """One section of the report, or a line saying why it is missing: one part's failure loses no other part."""
+    try:
+        return section(*args)
+    except Exception as error:
+        if failed is not None:
+            failed.append(f"{section.__name__}: {type(error).__name__}: {str(error)[:300]}")
+        return (f"<h2>{esc(section.__name__.replace('_section', '').capitalize())}: not available</h2>"
+                f"<p class=note>This part of the report could not be made ({esc(type(error).__name__)}: "
+                f"{esc(str(error)[:300])}). Tell whoever maintains the grader.</p>")
+
+
+def write_report(path, students, seed, boilerplate=(), failed=None):
+    """The class report as one self-contained HTML file; `boilerplate`: code texts every student was given;
+    `failed`, a list, gets a line for each part that could not be made (the rest is written)."""
+    return write_text(path, report_page(students, seed, boilerplate, failed))

@@ -177,6 +177,7 @@ class Report:
         self.job, self.buffer, self.size, self.garbled = job, b"", 0, 0
         self.last = ("start", None)
         self.cells = None      # what the cells showed, once they have all run
+        self.compiled = []     # code the cells compiled at run time (worker.CompiledCode), for the class report
         self.probes = {}       # probe id -> results, as each probe finishes
         self.done = False
         self.refused = None    # why the process could not be contained
@@ -199,6 +200,8 @@ class Report:
                 self.last = ("cell", message["index"])
             elif event == "cells" and self.cells is None:
                 self.cells = self.validated_cells(message["cells"])
+                compiled = message.get("compiled")  # only texts, and never at the cost of the cells
+                self.compiled = [t for t in compiled[:64] if isinstance(t, str)] if isinstance(compiled, list) else []
                 self.last = ("cells", None)
             elif event == "probe" and self.cells is not None and message["id"] in self.job["probes"]:
                 self.last = ("probe", message["id"])
@@ -309,7 +312,7 @@ class Sandbox:
             stalled = ending is not None and ending.startswith(STALLED)
             found.update(report.probes)
             if report.cells is not None and cells is None:
-                cells = report.cells
+                cells, compiled = report.cells, report.compiled
             if report.done:
                 break
             last = report.last
@@ -338,7 +341,7 @@ class Sandbox:
                     run.note(f"{cell['where']} {cell['problem']}")
             for key in probes:
                 found.setdefault(key, {"error": "not run: the file's process ended before it"})
-            run.report = {"cells": cells, "probes": found}
+            run.report = {"cells": cells, "probes": found, "compiled": compiled}
         return run
 
     def run_once(self, folder, relative, job, run, deadline):

@@ -5,41 +5,93 @@ an element of `array([0.78552533, 0.77715166, ...])`, or rounded for display (`0
 `find` says whether an expected value is among the numbers shown, exactly (relative 1e-9) or
 as rounded (at least 4 significant digits, and the expected value rounded the same way), and if
 not, what the notebook showed under the answer's label instead.
+
+Reading is linear in what a cell printed, and bounded: at most MAX_PER_CELL numbers of one cell
+are kept (its first and its last ones: an answer printed after a long array still counts), at
+most MAX_PER_FILE of one file; the values' `where` and the list's `note` say what was skipped.
 """
 import math
 import re
+from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 
 REL_TOL, ABS_TOL = 1e-9, 1e-12
 MIN_SIGNIFICANT = 4  # a rounded value must show at least this many significant digits
 # A number not glued to a word or another number: "ex4.q1" and "x2" hold none.
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+MAX_PER_CELL = 4000    # numbers kept of one cell: the first half and the last half
+MAX_PER_FILE = 100_000  # numbers kept of one file: later cells are not read
+MAX_TEXT = 40        # characters of a number read (400 digits are no answer, and float() of them is slow)
+MAX_LINE = 300       # characters of a line kept around a number, for the label and the reasons
 
 
 @dataclass(frozen=True)
 class Shown:
     value: float
     text: str        # as it was shown: "0.7855"
-    line: str        # the whole line it was on
+    line: str        # the line it was on (at most MAX_LINE characters of it, around the number)
     where: str       # "code cell 12"
 
 
+class Numbers(list):
+    """The Shown values of one file, and `note`: what was not read, "" when everything was."""
+    note = ""
+
+
 def numbers(cells):
-    """Every number shown by the cells that are not check cells, in order."""
-    found = []
+    """Every number shown by the cells that are not check cells, in order, within the caps."""
+    found, skipped = Numbers(), []
     for cell in cells:
         if cell["check"]:  # a check cell's messages hold the expected values: never an answer
             continue
-        where = cell["where"]
-        for line in cell["text"].splitlines():
-            for match in NUMBER.finditer(line):
-                try:
-                    value = float(match.group())
-                except ValueError:
-                    continue
-                if math.isfinite(value):
-                    found.append(Shown(value, match.group(), line.strip(), where))
+        if len(found) >= MAX_PER_FILE:
+            skipped.append(f"the numbers {cell['where']} showed were not read: the file showed more than "
+                           f"{MAX_PER_FILE} numbers before it")
+            break
+        values, complete = cell_numbers(cell["text"], cell["where"])
+        found += values
+        if not complete:
+            skipped.append(f"{cell['where']} showed more than {MAX_PER_CELL} numbers: only its first and last "
+                           f"{MAX_PER_CELL // 2} were read")
+    found.note = "; ".join(skipped)
     return found
+
+
+def cell_numbers(text, where):
+    """(the Shown of one cell's output, whether all were read): its first and last MAX_PER_CELL // 2 at most."""
+    half = MAX_PER_CELL // 2
+    matches = NUMBER.finditer(text)
+    first = list(islice(matches, half))
+    last = deque(matches, maxlen=half + 1)  # the rest, in the same single pass, keeping only its end
+    complete = len(last) <= half
+    if not complete:
+        last.popleft()
+        where = f"{where}, of which only the first and last {half} numbers were read"
+    return [shown for match in (*first, *last) if (shown := read(match, text, where)) is not None], complete
+
+
+def read(match, text, where):
+    """The Shown of one match, with its line (cut around the number when very long)."""
+    number = match.group()
+    if len(number) > MAX_TEXT:
+        return None
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    if not math.isfinite(value):
+        return None
+    return Shown(value, number, line_around(text, match.start(), match.end()), where)
+
+
+def line_around(text, start, end):
+    """The line holding text[start:end], stripped; at most MAX_LINE characters of it, the number's start inside."""
+    first = max(0, start - MAX_LINE // 2)
+    first = text.rfind("\n", first, start) + 1 or first  # searched within the window only: linear in all
+    found = text.find("\n", end, first + MAX_LINE)
+    last = min(len(text), first + MAX_LINE) if found < 0 else found
+    return text[first:last].strip()
 
 
 def significant_digits(text):

@@ -11,11 +11,11 @@ How a pair is scored (README, "Feedback and the class report"):
 3. A student's fingerprints are those of all their files together, so one notebook and five
    files compare equally. Runs that occur in the boilerplate (the code every student is given)
    are removed, and so are runs that more than half of the class share (a common idiom).
+   At most MAX_CODE characters of a student's code are compared, so a huge file cannot stall the report.
 4. score = shared fingerprints / fingerprints of the student who has fewer (0..1). A pair is
    listed when score >= THRESHOLD and at least MIN_SHARED fingerprints are shared.
 """
 import builtins
-import difflib
 import hashlib
 import io
 import keyword
@@ -26,6 +26,8 @@ K = 12            # tokens per hashed run
 W = 6             # runs per winnowing window: common stretches of K + W - 1 = 17 tokens are always found
 THRESHOLD = 0.7  # students who share the statement's template reach about 55%; copies reach 90% and more
 MIN_SHARED = 8    # and at least this many fingerprints in common
+MAX_CODE = 512 * 1024  # characters of one student's code compared (MOSS, too, compares what it can)
+MAX_STRETCH = 4000  # tokens a region of common code grows each way from a fingerprint (the excerpt shows 40 lines)
 KEPT_NAMES = set(keyword.kwlist) | set(dir(builtins))
 SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
            tokenize.ENCODING, tokenize.ENDMARKER}
@@ -107,15 +109,33 @@ def winnow(hashes):
     return chosen
 
 
+def compared(files):
+    """The part of a student's files that is compared: in path order, MAX_CODE characters in all."""
+    kept, budget = {}, MAX_CODE
+    for path, code in sorted(files.items()):
+        if budget <= 0:
+            break
+        if len(code) > budget:
+            code = code[:code.rfind("\n", 0, budget) + 1]  # whole lines only
+        kept[path] = code
+        budget -= len(code)
+    return kept
+
+
+def cut(files):
+    """True when some of a student's code is past MAX_CODE and is not compared."""
+    return sum(len(code) for code in files.values()) > MAX_CODE
+
+
 def student_tokens(files):
     """Per file, in path order: a student's code as a whole, whatever the layout."""
     return [tokens(code, path) for path, code in sorted(files.items())]
 
 
-def fingerprints(files):
-    """hash -> (file index, token index) of its first occurrence."""
+def fingerprints(sequences):
+    """hash -> (file index, token index) of its first occurrence, from student_tokens()."""
     found = {}
-    for index, sequence in enumerate(student_tokens(files)):
+    for index, sequence in enumerate(sequences):
         for value, start in sorted(winnow(run_hashes(sequence)), key=lambda entry: entry[1]):
             found.setdefault(value, (index, start))
     return found
@@ -131,13 +151,16 @@ def boilerplate_hashes(boilerplate):
 
 def find_pairs(students, boilerplate=(), threshold=THRESHOLD, min_shared=MIN_SHARED, common=None):
     """Pairs of near-identical students, best first. `students`: name -> {relative path: code}.
+    Time and memory grow linearly with the code (each student's capped at MAX_CODE) and with the pairs.
 
     `common`: a run shared by more than this many students is ignored (default: half the class,
     at least 3), as MOSS ignores what appears in many files.
     """
     given = boilerplate_hashes(boilerplate)
-    prints = {name: {value: at for value, at in fingerprints(files).items() if value not in given}
-              for name, files in students.items()}
+    students = {name: compared(files) for name, files in students.items()}
+    sequences = {name: student_tokens(files) for name, files in students.items()}  # tokenised once
+    prints = {name: {value: at for value, at in fingerprints(sequences[name]).items() if value not in given}
+              for name in students}
     counts = {}
     for found in prints.values():
         for value in found:
@@ -154,37 +177,56 @@ def find_pairs(students, boilerplate=(), threshold=THRESHOLD, min_shared=MIN_SHA
             score = len(shared) / smaller if smaller else 0.0
             if score >= threshold and len(shared) >= min_shared:
                 pairs.append(Pair(a, b, round(score, 3), len(shared),
-                                  regions(students[a], students[b], prints[a], prints[b], shared)))
+                                  regions((students[a], sequences[a]), (students[b], sequences[b]),
+                                          prints[a], prints[b], shared)))
     return sorted(pairs, key=lambda pair: (-pair.score, -pair.shared, pair.a, pair.b))
 
 
-def regions(files_a, files_b, prints_a, prints_b, shared, most=6):
-    """The longest stretches of code the two have in common (difflib on the normalised tokens of each pair of
-    files that share fingerprints), trimmed to their shared, non-given fingerprints, with the code of both."""
-    seq_a, seq_b = student_tokens(files_a), student_tokens(files_b)
+def regions(student_a, student_b, prints_a, prints_b, shared, most=6):
+    """The longest stretches of code the two have in common, trimmed to their shared, non-given fingerprints,
+    with the code of both. Each stretch grows from a shared fingerprint while the normalised tokens stay equal
+    (at most MAX_STRETCH each way); a fingerprint inside a stretch already found starts none: linear time.
+    `student_a`, `student_b`: (files, their student_tokens())."""
+    (files_a, seq_a), (files_b, seq_b) = student_a, student_b
     codes_a = [code for _, code in sorted(files_a.items())]
     codes_b = [code for _, code in sorted(files_b.items())]
-    starts_a, file_pairs = {}, set()
+    texts_a, texts_b = [[t.text for t in seq] for seq in seq_a], [[t.text for t in seq] for seq in seq_b]
+    starts = {}  # (file of a, file of b) -> [(token index in a, in b)] of the shared fingerprints
     for value in shared:
-        (fa, ta), (fb, _) = prints_a[value], prints_b[value]
-        starts_a.setdefault(fa, set()).add(ta)
-        file_pairs.add((fa, fb))
+        (fa, ta), (fb, tb) = prints_a[value], prints_b[value]
+        starts.setdefault((fa, fb), []).append((ta, tb))
     found = []
-    for fa, fb in sorted(file_pairs):
-        texts_a, texts_b = [t.text for t in seq_a[fa]], [t.text for t in seq_b[fb]]
-        matcher = difflib.SequenceMatcher(None, texts_a, texts_b, autojunk=False)
-        for block in matcher.get_matching_blocks():
-            inside = sorted(t for t in starts_a.get(fa, ()) if block.a <= t <= block.a + block.size - K)
-            if not inside:
+    for (fa, fb), pairs in sorted(starts.items()):
+        pairs.sort()
+        covered = -1  # fingerprints of a starting at or before this index lie in the last stretch found
+        for index, (ta, tb) in enumerate(pairs):
+            if ta <= covered:
                 continue
-            first, last = inside[0], min(inside[-1] + K - 1, block.a + block.size - 1)
-            shift = block.b - block.a
+            first_a, first_b, size = stretch(texts_a[fa], texts_b[fb], ta, tb)
+            if size < K:
+                continue  # a hash collision, not a common run
+            covered = first_a + size - K
+            inside = [t for t, _ in pairs[index:] if t <= covered]
+            first, last = inside[0], min(inside[-1] + K - 1, first_a + size - 1)
+            shift = first_b - first_a
             lines_a = (seq_a[fa][first].line, seq_a[fa][last].line)
             lines_b = (seq_b[fb][first + shift].line, seq_b[fb][last + shift].line)
             found.append((last - first, Region(seq_a[fa][0].file, lines_a, seq_b[fb][0].file, lines_b,
                                                excerpt(codes_a[fa], lines_a), excerpt(codes_b[fb], lines_b))))
     found.sort(key=lambda entry: -entry[0])
     return [region for _, region in found[:most]]
+
+
+def stretch(a, b, ta, tb, most=None):
+    """(first index in a, first index in b, length) of the equal tokens around a[ta] and b[tb]."""
+    most = MAX_STRETCH if most is None else most
+    back = 0
+    while back < most and ta - back > 0 and tb - back > 0 and a[ta - back - 1] == b[tb - back - 1]:
+        back += 1
+    ahead = 0
+    while ahead < most and ta + ahead < len(a) and tb + ahead < len(b) and a[ta + ahead] == b[tb + ahead]:
+        ahead += 1
+    return ta - back, tb - back, back + ahead
 
 
 def excerpt(code, lines, most=40):

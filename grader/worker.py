@@ -338,6 +338,57 @@ def remember_versions(namespace, names, versions, where):
         kept.append((f"{name} of {where}", value))
 
 
+class CompiledCode:
+    """The code the student's own code hands to exec(), eval() or compile() while the cells run, kept for
+    the class report (similarity.py): a classmate's code run from exec(base64.b64decode(...)) is compared
+    too. Calls from libraries (IPython compiling each cell, dataclasses, importlib) are not kept."""
+
+    MAX_SIZE = 256 * 1024  # characters kept in all
+    MAX_TEXTS = 64
+
+    def __init__(self):
+        self.texts, self.size, self.seen, self.originals = [], 0, set(), {}
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+        self.libraries = tuple(os.path.join(os.path.realpath(prefix), "") for prefix in prefixes) + \
+            tuple(os.path.join(prefix, "") for prefix in prefixes) + ("<frozen ",)
+
+    def install(self):
+        for name in ("exec", "eval", "compile"):
+            self.originals[name] = getattr(builtins, name)
+            setattr(builtins, name, self.wrapped(self.originals[name], scoped=name != "compile"))
+
+    def uninstall(self):
+        for name, original in self.originals.items():
+            setattr(builtins, name, original)
+
+    def wrapped(self, original, scoped):
+        def call(source, *args, **kwargs):
+            caller = sys._getframe(1)
+            if not caller.f_code.co_filename.startswith(self.libraries):
+                self.record(source)
+            if scoped and not args:  # exec(code) and eval(code) run in their caller's scope, not in call's
+                args = (caller.f_globals, caller.f_locals)
+            return original(source, *args, **kwargs)
+        call.__name__ = call.__qualname__ = original.__name__
+        call.__doc__ = original.__doc__
+        return call
+
+    def record(self, source):
+        room = self.MAX_SIZE - self.size
+        if room <= 0 or len(self.texts) >= self.MAX_TEXTS:
+            return
+        if isinstance(source, str):
+            text = str.__getitem__(source, slice(0, room))  # a plain str, whatever subclass it was
+        elif isinstance(source, (bytes, bytearray)):
+            text = bytes(source[:room]).decode("utf-8", "replace")
+        else:
+            return  # a code object or a syntax tree: compiled from a text already kept, if any
+        if text.strip() and text not in self.seen:  # a loop that runs one text a thousand times keeps it once
+            self.seen.add(text)
+            self.texts.append(text)
+            self.size += len(text)
+
+
 class Reporter:
     """One JSON line per event on the pipe the grader reads; never a Python object."""
 
@@ -446,6 +497,8 @@ def main(job, fd):
                       if isinstance(name := spec.get(key), str)})
     versions = {}
     cells = []
+    compiled = CompiledCode()
+    compiled.install()
     for index, source in enumerate(job["cells"]):
         if index in job["skip_cells"]:
             continue
@@ -455,7 +508,8 @@ def main(job, fd):
         remember_versions(namespace, tracked, versions, where)
         cells.append({"index": index, "text": text, "problem": problem,
                       "check": bool(TOP_LEVEL_CHECK.search(source))})
-    reporter.send({"event": "cells", "cells": cells})
+    compiled.uninstall()
+    reporter.send({"event": "cells", "cells": cells, "compiled": compiled.texts})
     for probe_id, spec in job["probes"].items():
         reporter.send({"event": "probe", "id": probe_id})
         sys.stdout = sys.stderr = OutStream(limits["output_bytes"])  # what the student's code prints is dropped
