@@ -88,6 +88,63 @@ for fd in range(3, 256):
     except OSError:
         pass
 '''
+# Issue 16, item 6: a correct Neuron (2 points of work) beside numbers that no code computes.
+CORRECT_NEURON = '''\
+import numpy as np
+
+class Neuron:
+    def __init__(self, weight1, weight2, bias, regression=False):
+        self.weights_1, self.weights_2, self.bias, self.regression = weight1, weight2, bias, regression
+
+    def feedforward(self, x1, x2):
+        z = self.weights_1 * x1 + self.weights_2 * x2 + self.bias
+        return z if self.regression else 1 / (1 + np.exp(-z))
+'''
+TYPED_IN = '''\
+print("Bob: 0.7855253278357536")
+print("Eli: 0.7771516558846259")
+print("Tom: 0.8067873659804015")
+print("Ryan: 0.7892343955586032")
+print("Log loss: 0.5485133607757963")
+print("Bob: 14.918863163724454")
+print("Eli: 14.83137890625537")
+print("Tom: 15.086662606964074")
+print("Ryan: 14.939270885974128")
+print("MSE: 10.237608699909138")
+'''
+SWEEP = '''\
+print(" ".join(f"{i / 10000:.4f}" for i in range(10000)))
+print(" ".join(f"{i / 100:.2f}" for i in range(500, 2000)))
+'''
+# The student edition with the code of exercises 1 and 2 pasted where it asks, and the values
+# of exercises 4 and 5 taken from the check messages (or from the check cells' own variables).
+FROM_CHECK_MESSAGES = {
+    NOTEBOOKS[3]: '''\
+for name, value in expected_q1.items():
+    print(f"{name}: {value}")
+print("Log loss: 0.5485133607757963")
+''',
+    NOTEBOOKS[4]: '''\
+for name, value in zip(["Bob", "Eli", "Tom", "Ryan"], [14.918863163724454, 14.83137890625537,
+                                                      15.086662606964074, 14.939270885974128]):
+    print(f"{name}: {value}")
+print("MSE: 10.237608699909138")
+''',
+}
+NETWORK = '''\
+class OurNeuralNetwork:
+    def __init__(self, neuron_h1, neuron_h2, neuron_o1):
+        self.h1, self.h2, self.o1 = neuron_h1, neuron_h2, neuron_o1
+
+    def feedforward(self, x1, x2):
+        return self.o1.feedforward(self.h1.feedforward(x1, x2), self.h2.feedforward(x1, x2))
+'''
+# What their real code earns: the Neuron (ex1.q1, and its flag ex5.q1); the edition's student
+# pasted the Neuron (with its flag: ex5.q1 too) and the network (ex2.q1).
+SHOWN_CHEATS = {"types the values in": ("1", "0", "0", "0", "0", "1", "0", "0"),
+                "prints a sweep of candidates": ("1", "0", "0", "0", "0", "1", "0", "0"),
+                "copies the check messages": ("1", "1", "0", "0", "0", "1", "0", "0")}
+
 CHEATS = {"forges the channel": FORGE_CHANNEL, "patches the grader": PATCH_THE_GRADER,
           "reads the stack": STACK_READER, "uses a lookup table": LOOKUP_TABLE,
           "cheats only when graded": ONLY_WHEN_GRADED, "half-written message": HALF_MESSAGE}
@@ -123,6 +180,24 @@ def hostile_run(tmp_path_factory):
                     cell.source = "def mean_squared_error_custom(y_true, y_pred):\n    return 0.0"
             add_cell(notebook, 'print("MSE: 10.237608699909138")')
         nbformat.write(notebook, typed / name)
+    for cheat, cells in (("types the values in", [CORRECT_NEURON, TYPED_IN]),
+                         ("prints a sweep of candidates", [CORRECT_NEURON, SWEEP])):
+        (classroom / cheat).mkdir()
+        notebook = nbformat.v4.new_notebook()
+        for source in cells:
+            add_cell(notebook, source)
+        nbformat.write(notebook, classroom / cheat / "lab1.ipynb")
+    copies = classroom / "copies the check messages"
+    copies.mkdir()
+    for name in NOTEBOOKS:
+        notebook = without_outputs(ROOT / "exercises" / name)
+        paste_cells = [cell for cell in notebook.cells if cell.source.startswith("# Paste your")]
+        for cell in paste_cells:
+            cell.source = CORRECT_NEURON if "`Neuron`" in cell.source else NETWORK if "OurNeural" in cell.source \
+                else cell.source
+        if name in FROM_CHECK_MESSAGES:
+            add_cell(notebook, FROM_CHECK_MESSAGES[name])
+        nbformat.write(notebook, copies / name)
     gradebook = classroom.parent / "hostile.csv"
     run = subprocess.run([sys.executable, "-m", "grader", str(classroom), "--gradebook", str(gradebook),
                           "--grade-timeout", "20", "--grade-cell-timeout", "3"],
@@ -135,6 +210,13 @@ def hostile_run(tmp_path_factory):
 def test_a_cheat_earns_what_the_blank_edition_earns(hostile_run, cheat):
     run, book = hostile_run
     assert [book[cheat][q] for q in QUESTION_IDS] == ["0"] * 8, run.stdout[-4000:]
+
+
+@pytest.mark.parametrize("cheat", SHOWN_CHEATS)
+def test_shown_values_that_no_code_computes_earn_nothing(hostile_run, cheat):
+    """Issue 16, item 6: typed in, swept, or copied from the check messages next to real code."""
+    run, book = hostile_run
+    assert tuple(book[cheat][q] for q in QUESTION_IDS) == SHOWN_CHEATS[cheat], run.stdout[-4000:]
 
 
 def test_a_typed_in_mse_behind_a_function_that_returns_zero_loses_that_point_only(hostile_run):
