@@ -297,9 +297,10 @@ def reads_any(source, names):
 class Evidence:
     """One file's run, as the questions read it: its probes and the numbers its own cells showed.
 
-    `sources`: the file's code cells (by index), when the grader has them. Not the student's
-    answers: what the edition's given cells show, and what a cell shows that reads a check cell's
-    expected values (`print(expected_q1)`)."""
+    `sources`: the file's code cells (by index), when the grader has them. Never an answer: what a
+    cell shows that reads a check cell's expected values (`print(expected_q1)`). Not an answer to
+    exercises 4 and 5 (`own_numbers`): what the edition's given cells show, such as exercise 4's
+    one call for the whole table, which is not the student's per-student answer."""
 
     def __init__(self, probes_sent, result, name, sources=None):
         self.sent = probes_sent
@@ -309,15 +310,16 @@ class Evidence:
                           if source.strip() not in given_cells() and not CHECK_CELL.search(source)]
         self.expected_names = set().union(*(assigned_names(source) for source in self.sources
                                             if CHECK_CELL.search(source)))
-        self.numbers = shown.numbers([cell for cell in result["cells"] if self.answers(cell["index"])])
+        cells = [cell for cell in result["cells"] if not self.reads_expected(cell["index"])]
+        self.numbers = shown.numbers(cells)
+        self.own_numbers = shown.numbers([cell for cell in cells if not self.given(cell["index"])])
         self.name = name  # the file's relative path, for reasons
 
-    def answers(self, index):
-        """Whether what this cell shows can be the student's answer."""
-        if index >= len(self.sources):
-            return True
-        source = self.sources[index]
-        return source.strip() not in given_cells() and not reads_any(source, self.expected_names)
+    def reads_expected(self, index):
+        return index < len(self.sources) and reads_any(self.sources[index], self.expected_names)
+
+    def given(self, index):
+        return index < len(self.sources) and self.sources[index].strip() in given_cells()
 
     def typed_in(self, expected):
         """(cell number, literal) of the expected value written into the file's own code, or None."""
@@ -401,16 +403,18 @@ MAX_NEARBY = 20  # distinct values shown within 50 rounding steps of an answer: 
 
 def must_show(evidence, what, expected, label, computed=False):
     """The note for a value shown (exactly or as rounded); Lost if the file does not show it.
-    `computed`: the value must not be typed into the file's own code, nor found among a sweep."""
+    `computed` (exercises 4 and 5): shown by the student's own cells, not typed into the file's
+    code, and not found among a sweep of candidates."""
     if computed and (typed := evidence.typed_in(expected)):
         cell, text = typed
         raise Lost(f"{what}: {text} is typed into the code (code cell {cell}), not computed: a typed-in "
                    f"number earns nothing", "hidden check", expected)
-    how, seen = shown.find(evidence.numbers, expected, label)
+    numbers = evidence.own_numbers if computed else evidence.numbers
+    how, seen = shown.find(numbers, expected, label)
     if how == "exact":
         return ""
     if how == "rounded":
-        if computed and (nearby := shown_nearby(evidence.numbers, seen)) > MAX_NEARBY:
+        if computed and (nearby := shown_nearby(numbers, seen)) > MAX_NEARBY:
             raise Lost(f"{what}: the file shows {nearby} different numbers within 50 steps of "
                        f"{seen.text}: a list of candidates is not an answer", "hidden check", expected)
         return f"{what} accepted as rounded ({seen.text} in {seen.where})"
