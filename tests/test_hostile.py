@@ -5,6 +5,7 @@ notebook) and graded in one run with a correct student: each earns exactly what 
 earns, and the correct student keeps 8/8.
 """
 import csv
+import math
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, without_outputs
+from grader import questions, reference
 from grader.questions import NOTEBOOKS, QUESTION_IDS
 
 FORGE_CHANNEL = '''\
@@ -235,3 +237,121 @@ def test_the_blank_edition_source_shows_no_answer_to_forge_from():
     """What a forger would need, the hidden inputs, is in no file a student has."""
     text = "\n".join(path.read_text() for path in (ROOT / "exercises").glob("*.ipynb"))
     assert "HIDDEN" not in text and "20261126" not in text
+
+
+# --- the same rules, judged on one file's evidence (fast: no grading run) ----------------------
+
+def edition_cell(notebook_name, starts_with):
+    notebook = nbformat.read(ROOT / "exercises" / notebook_name, as_version=4)
+    return next(cell.source for cell in notebook.cells if cell.source.startswith(starts_with))
+
+
+def file_evidence(cells, probes_answered=None, names_answered=None):
+    """questions.Evidence of a file whose cells are (source, what it showed), and whose probes
+    answer as the reference does (the network of exercises 4 and 5 kept as an object), unless
+    `probes_answered` says otherwise."""
+    sent = questions.probes(7, "student")
+    grades = sent["predictors"]["cases"]
+    answered = {probe: [] for probe in sent}
+    answered["predictors"] = [{"label": "net4", "values": [{"v": reference.network(*questions.EX4_NETWORK, *row)}
+                                                          for row in grades]},
+                              {"label": "net5", "values": [{"v": reference.network(*questions.EX5_NETWORK, *row)}
+                                                          for row in grades]}]
+    answered.update(probes_answered or {})
+    report = {"cells": [{"index": i, "text": text, "check": source.startswith("check("), "where": f"code cell {i + 1}",
+                         "problem": None} for i, (source, text) in enumerate(cells)], "probes": answered}
+    return questions.Evidence(sent, report, "lab.ipynb", [source for source, _ in cells])
+
+
+OUTPUTS_4 = [reference.network(*questions.EX4_NETWORK, m, c) for _, m, c, _ in questions.EX4_TABLE]
+COMPUTED_4 = ('for name, m, c in rows:\n    print(f"{name}: {net4.feedforward(m, c)}")',
+              "\n".join(f"{name}: {value!r}" for (name, *_), value in zip(questions.EX4_TABLE, OUTPUTS_4)))
+
+
+def test_outputs_printed_by_the_students_code_count():
+    assert questions.judge("ex4.q1", file_evidence([COMPUTED_4])).points == 1
+
+
+def test_outputs_typed_into_the_code_earn_nothing_even_next_to_the_right_network():
+    typed = "\n".join(f'print("{name}: {value!r}")' for (name, *_), value in zip(questions.EX4_TABLE, OUTPUTS_4))
+    verdict = questions.judge("ex4.q1", file_evidence([(typed, COMPUTED_4[1])]))
+    assert verdict.points == 0 and "typed into the code" in verdict.reason
+
+
+def test_a_sweep_of_rounded_candidates_earns_nothing():
+    sweep = " ".join(f"{i / 10000:.4f}" for i in range(10000))
+    verdict = questions.judge("ex4.q1", file_evidence([("print(sweep)", sweep)]))
+    assert verdict.points == 0 and "candidates" in verdict.reason
+    rounded = "\n".join(f"{name}: {value:.4f}" for (name, *_), value in zip(questions.EX4_TABLE, OUTPUTS_4))
+    assert questions.judge("ex4.q1", file_evidence([("print(rounded)", rounded)])).points == 1
+
+
+def test_a_correct_neuron_alone_does_not_stand_behind_shown_outputs():
+    sent = questions.probes(7, "student")
+    neuron = [{"label": "Neuron", "values": [{"v": reference.neuron(case["args"], *case["call"])}
+                                             for case in sent["neuron"]["cases"]]}]
+    verdict = questions.judge("ex4.q1", file_evidence([COMPUTED_4], {"predictors": [], "neuron": neuron}))
+    assert verdict.points == 0 and "no code in the file computes them" in verdict.reason
+
+
+def test_three_loose_neurons_with_the_statements_weights_are_the_network():
+    sent = questions.probes(7, "student")
+    grades, pairs = sent["predictors"]["cases"], sent["output_neurons"]["cases"]
+    h1, h2, o1 = questions.EX4_NETWORK
+    loose = [{"label": "h1", "values": [{"v": reference.neuron(h1, *row)} for row in grades]},
+             {"label": "h2", "values": [{"v": reference.neuron(h2, *row)} for row in grades]}]
+    o1_values = [{"label": "o1", "values": [{"v": reference.neuron(o1, *pair)} for pair in pairs]}]
+    assert questions.judge("ex4.q1", file_evidence([COMPUTED_4], {"predictors": loose,
+                                                                 "output_neurons": o1_values})).points == 1
+    assert questions.judge("ex4.q1", file_evidence([COMPUTED_4], {"predictors": loose})).points == 0
+
+
+def test_the_editions_given_cell_is_no_answer_to_ex4_q1():
+    given = edition_cell(NOTEBOOKS[3], "outputs = network.feedforward")
+    one_call = f"one call for the table: [{' '.join(f'{v:.8f}' for v in OUTPUTS_4)}]\nsame as one student at a time: False"
+    swapped = 'for name in names:\n    print(f"{name}: {per_student[name]}")'
+    verdict = questions.judge("ex4.q1", file_evidence([(swapped, "Bob: 0.796340211181505"), (given, one_call)]))
+    assert verdict.points == 0 and "0.796340211181505" in verdict.reason
+    assert questions.judge("ex4.q1", file_evidence([("print(outputs)", one_call)])).points == 1
+
+
+def test_values_read_from_a_check_cells_expected_values_are_no_answer():
+    check_cell = 'expected_q1 = {"Bob": 0.7855253278357536}\ncheck("ex4.q1", 1, lambda: 1)'
+    reads = 'for name, value in expected_q1.items():\n    print(f"{name}: {value}")'
+    verdict = questions.judge("ex4.q1", file_evidence([(check_cell, ""), (reads, COMPUTED_4[1])]))
+    assert verdict.points == 0
+
+
+def test_an_untouched_mse_stub_is_not_written_and_the_mse_shown_counts():
+    sent = questions.probes(7, "student")
+    stub = [{"label": "mean_squared_error_custom", "own": True,
+             "values": [{"e": "raised NotImplementedError: not implemented yet"}] * len(sent["mse_named"]["cases"])}]
+    mse = reference.mean_squared_error([row[3] for row in questions.EX5_TABLE],
+                                       questions.statement_outputs(questions.EX5_TABLE, questions.EX5_NETWORK))
+    cells = [('print("MSE:", np.mean(squares))', f"MSE: {mse!r}")]
+    assert questions.judge("ex5.q3", file_evidence(cells, {"mse_named": stub})).points == 1
+    wrong = [{**stub[0], "values": [{"v": 0.0}] * len(sent["mse_named"]["cases"])}]
+    assert questions.judge("ex5.q3", file_evidence(cells, {"mse_named": wrong})).points == 0
+
+
+def wrong_sigmoid(args, x1, x2):
+    w1, w2, b, *flag = args
+    z = w1 * x1 + w2 * x2 + b
+    return z if flag and flag[0] else 1 / (1 + math.exp(z))
+
+
+@pytest.mark.parametrize("false_path, points", [("own", 1), ("reference", 0), ("identity", 0)])
+def test_ex5_q1_judges_the_flag_against_the_students_own_neuron(false_path, points):
+    sent = questions.probes(7, "student")
+    own = [{"label": "Neuron", "values": [{"v": wrong_sigmoid(c["args"], *c["call"])} for c in sent["neuron"]["cases"]]}]
+
+    def flagged(case):
+        if case["args"][3] or false_path == "own":
+            return wrong_sigmoid(case["args"], *case["call"])
+        if false_path == "reference":
+            return reference.neuron(case["args"], *case["call"])
+        return wrong_sigmoid([*case["args"][:3], True], *case["call"])
+    regression = [{"label": "Neuron", "values": [{"v": flagged(c)} for c in sent["regression"]["cases"]]}]
+    evidence = file_evidence([], {"neuron": own, "regression": regression})
+    assert questions.judge("ex1.q1", evidence).points == 0
+    assert questions.judge("ex5.q1", evidence).points == points
