@@ -8,11 +8,12 @@ none does, the reason comes from the most relevant file, and says which file tha
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from grader import contain, questions
 from grader.intake import exercises_named
 from grader.results import QuestionResult
-from grader.sandbox import Sandbox, one_line
+from grader.sandbox import Sandbox, one_line, read_cells
 
 MAX_REASON = 300
 WEAK_KINDS = ("missing", "not shown")  # a file that does not even try the question
@@ -48,7 +49,7 @@ def decide(question, runs, probes_sent, student):
             weight = 0 if exercise in exercises_named(run.name) else 2
             failures.append((weight, order, run, questions.Verdict(0, f"{run.name}: {run.failure}", "crash")))
             continue
-        verdict = questions.judge(question, evidence(run, probes_sent))
+        verdict = questions.judge(question, evidence(run, probes_sent, student.folder))
         if verdict.points:
             return QuestionResult(question, 1, bounded(verdict.reason), run.name, "ok")
         named = exercise in exercises_named(run.name)
@@ -58,7 +59,8 @@ def decide(question, runs, probes_sent, student):
                  if exercise in exercises_named(run.name) or v.kind not in (*WEAK_KINDS, "crash")]
     if question in questions.BONUS_IDS and not attempted:
         return QuestionResult(question, 0, "bonus not attempted (no file defines or shows it)", None, "not attempted")
-    if not any(exercise in exercises_named(r.name) or answers_another(r, question, probes_sent) for r in runs) \
+    if not any(exercise in exercises_named(r.name) or answers_another(r, question, probes_sent, student.folder)
+               for r in runs) \
             and all(v.kind in WEAK_KINDS or exercises_named(r.name) for _, _, r, v in failures):
         # The exercise is nowhere: what files of other exercises show is no answer to it
         where = (f"no file for exercise {exercise} ({questions.TOPICS[exercise]}) was found among the "
@@ -78,18 +80,22 @@ def decide(question, runs, probes_sent, student):
     return QuestionResult(question, 0, bounded(reason), run.name, verdict.kind, verdict.expected, verdict.got)
 
 
-def evidence(run, probes_sent):
-    """What a file showed, as questions read it (parsed once, not once per question)."""
+def evidence(run, probes_sent, folder):
+    """What a file showed, as questions read it (parsed once, not once per question), with its code."""
     if run.evidence is None:
-        run.evidence = questions.Evidence(probes_sent, run.report, run.name)
+        try:
+            _, sources, _ = read_cells(Path(folder) / run.name)
+        except ValueError:  # it ran, so this is rare: the questions then read what it showed only
+            sources = None
+        run.evidence = questions.Evidence(probes_sent, run.report, run.name, sources)
     return run.evidence
 
 
-def answers_another(run, question, probes_sent):
+def answers_another(run, question, probes_sent, folder):
     """True when the file earns another question of the same exercise: it holds that exercise's work."""
     exercise = questions.EXERCISE_OF[question]
     return run.report is not None and any(
-        questions.judge(other, evidence(run, probes_sent)).points
+        questions.judge(other, evidence(run, probes_sent, folder)).points
         for other in questions.QUESTIONS if other != question and questions.EXERCISE_OF[other] == exercise)
 
 

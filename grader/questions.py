@@ -7,22 +7,31 @@ grader's process, against `reference` (plain `math`). A question passes on one f
 - ex1.q1, ex2.q1, ex3.q1, ex5.q1 name code (SPEC.md): `Neuron`, `OurNeuralNetwork`,
   `log_loss_custom`, the `regression` flag. It must give the statement's value AND the
   reference's value on hidden inputs. Only behaviour counts, not attribute names.
-- ex4.q1, ex4.q2, ex5.q2, ex5.q3 name no code: the value must be shown (shown.py), and working
-  code must stand behind it: something in the file that computes the network on hidden grades
-  (an object with `feedforward`, a function of the two grades or of a table), or failing that a
-  `Neuron` that passes its hidden checks; and every function the student wrote whose name says
-  log loss or MSE must compute it on hidden inputs.
+- ex5.q1 is judged against the student's own neuron: True gives the weighted sum, False gives
+  what their exercise-1 `Neuron` gives (a wrong sigmoid costs ex1.q1, not ex5.q1 again).
+- ex4.q1, ex4.q2, ex5.q2, ex5.q3 name no code: the value must be shown (shown.py) by the student's
+  own cells, and the network with the statement's weights must be in the file: something that
+  computes it on hidden grades (an object with `feedforward`, kept after any cell, a function of
+  the two grades or of a table), or its three neurons. Typed-in numbers earn nothing: a value the
+  file's own code holds as a literal, one shown by the edition's given cells or read from a check
+  cell's expected values, and a rounded value among a sweep of candidates do not count. Every
+  function the student wrote whose name says log loss or MSE must compute it on hidden inputs
+  (the edition's untouched stub, still raising NotImplementedError, is "not written", not wrong).
 """
+import ast
 import csv
 import functools
 import math
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader import reference, shown
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_DIR / "data"
+EDITION_DIR = PROJECT_DIR / "exercises"  # the student edition: its given cells are no student's answer
 REL_TOL, ABS_TOL = 1e-9, 1e-12
 
 NOTEBOOKS = ("ex01_neuron.ipynb", "ex02_neural_network.ipynb", "ex03_log_loss.ipynb",
@@ -126,11 +135,15 @@ def probes(seed, student):
     statement_regression = {"args": [*EX1_NEURON, True], "call": list(EX1_INPUT)}
     statement_network = {"neurons": [list(n) for n in EX2_NETWORK], "call": list(EX2_INPUT)}
     statement_log_loss = {"args": [[float(y) for y in EX3_Y_TRUE], EX3_Y_PRED]}
+    hidden_neurons = draw.neurons(5)
+    grades = draw.grades(4)
+    # regression=False on the inputs of the exercise-1 probe: compared with the student's own neuron
+    own_flag_false = [{"args": [*case["args"], False], "call": case["call"]} for case in hidden_neurons[:2]]
     return {
         "neuron": {"kind": "construct", "name": "Neuron", "method": "feedforward",
-                   "cases": [statement_neuron, *draw.neurons(5)]},
+                   "cases": [statement_neuron, *hidden_neurons]},
         "regression": {"kind": "construct", "name": "Neuron", "method": "feedforward",
-                       "cases": [statement_regression, *draw.neurons(3, True), *draw.neurons(2, False)]},
+                       "cases": [statement_regression, *draw.neurons(3, True), *own_flag_false]},
         "network": {"kind": "network", "name": "OurNeuralNetwork", "neuron": "Neuron",
                     "cases": [statement_network, *draw.networks(4)]},
         "log_loss_custom": {"kind": "function", "name": "log_loss_custom",
@@ -138,13 +151,22 @@ def probes(seed, student):
         "log_loss_named": {"kind": "matching", "pattern": LOG_LOSS_NAME,
                            "cases": draw.labels_and_probabilities(2)},
         "mse_named": {"kind": "matching", "pattern": MSE_NAME, "cases": draw.targets_and_predictions(2)},
-        "predictors": {"kind": "predictors", "cases": draw.grades(4)},
+        "predictors": {"kind": "predictors", "cases": grades},
+        # the inputs an output neuron o1 gets from h1 and h2 on those grades: finds three loose neurons
+        "output_neurons": {"kind": "predictors", "cases": [*hidden_layer(EX4_NETWORK, grades),
+                                                           *hidden_layer(EX5_NETWORK, grades)]},
         "gradients": {"kind": "function", "name": "gradients",
                       "cases": [{"args": [EX6_GRADIENT_AT, *statement_columns()]}, *draw.training_tables(3)]},
         "train": {"kind": "function", "name": "train",
                   "cases": [{"args": [*case["args"], learning_rate, steps]}
                             for case, learning_rate, steps in zip(draw.training_tables(2), (0.3, 1.0), (7, 3))]},
     }
+
+
+def hidden_layer(weights, grades):
+    """(h1, h2) of the network with these weights on each row of grades: what its o1 receives."""
+    h1, h2, _ = weights
+    return [[reference.neuron(h1, *row), reference.neuron(h2, *row)] for row in grades]
 
 
 def statement_columns():
@@ -241,14 +263,75 @@ def expected_networks(cases):
 
 # --- judging one file -------------------------------------------------------------------------
 
-class Evidence:
-    """One file's run, as the questions read it: its probes and the numbers it showed."""
+CHECK_CELL = re.compile(r"^check\(", re.MULTILINE)  # as worker.py marks a check cell
+MIN_TYPED_DIGITS = shown.MIN_SIGNIFICANT  # a literal with fewer digits is a weight or a grade, not an answer
 
-    def __init__(self, probes_sent, result, name):
+
+@functools.cache
+def given_cells():
+    """The code cells of the student edition that every student is given (no stub in them)."""
+    import nbformat
+    cells = set()
+    for path in sorted(EDITION_DIR.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        cells |= {cell.source.strip() for cell in notebook.cells
+                  if cell.cell_type == "code" and "NotImplementedError" not in cell.source}
+    return frozenset(cells)
+
+
+def assigned_names(source):
+    """The names a cell assigns at its top level (a check cell's `expected_q1 = {...}`)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):  # IPython magics, or a cell that does not parse
+        return set()
+    return {target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)}
+
+
+def reads_any(source, names):
+    return bool(names) and any(re.search(rf"\b{re.escape(name)}\b", source) for name in names)
+
+
+class Evidence:
+    """One file's run, as the questions read it: its probes and the numbers its own cells showed.
+
+    `sources`: the file's code cells (by index), when the grader has them. Never an answer: what a
+    cell shows that reads a check cell's expected values (`print(expected_q1)`). Not an answer to
+    exercises 4 and 5 (`own_numbers`): what the edition's given cells show, such as exercise 4's
+    one call for the whole table, which is not the student's per-student answer."""
+
+    def __init__(self, probes_sent, result, name, sources=None):
         self.sent = probes_sent
         self.probes = result["probes"]
-        self.numbers = shown.numbers(result["cells"])
+        self.sources = sources or []
+        self.own_cells = [source for source in self.sources
+                          if source.strip() not in given_cells() and not CHECK_CELL.search(source)]
+        self.expected_names = set().union(*(assigned_names(source) for source in self.sources
+                                            if CHECK_CELL.search(source)))
+        cells = [cell for cell in result["cells"] if not self.reads_expected(cell["index"])]
+        self.numbers = shown.numbers(cells)
+        self.own_numbers = shown.numbers([cell for cell in cells if not self.given(cell["index"])])
         self.name = name  # the file's relative path, for reasons
+
+    def reads_expected(self, index):
+        return index < len(self.sources) and reads_any(self.sources[index], self.expected_names)
+
+    def given(self, index):
+        return index < len(self.sources) and self.sources[index].strip() in given_cells()
+
+    def typed_in(self, expected):
+        """(cell number, literal) of the expected value written into the file's own code, or None."""
+        for source in self.own_cells:
+            for match in shown.NUMBER.finditer(source):
+                text = match.group()
+                if shown.significant_digits(text) < MIN_TYPED_DIGITS:
+                    continue
+                literal = shown.Shown(float(text), text, "", "")
+                if shown.matches(literal, expected):
+                    return self.sources.index(source) + 1, text
+        return None
 
     def results(self, probe):
         return self.probes.get(probe, {"error": "the file's process ended before this check"})
@@ -282,17 +365,58 @@ def ex3_q1(evidence):
 
 
 def ex5_q1(evidence):
+    """True: the weighted sum. False: what the student's own exercise-1 neuron gives on the same
+    inputs (its sigmoid, right or wrong, is ex1.q1's business), and not the weighted sum."""
     cases = evidence.cases("regression")
-    named_code(evidence, "regression", expected_neurons(cases), lambda i: neuron_call(cases[i]),
-               "`Neuron` is not defined")
+    expected = expected_neurons(cases)
+    flag_false = [index for index, case in enumerate(cases) if case["args"][3] is False]
+    own = own_neuron_values(evidence, [cases[index]["args"][:3] for index in flag_false])
+    for index, value in zip(flag_false, own):
+        if value is not None:
+            expected[index] = value
+    named_code(evidence, "regression", expected, lambda i: neuron_call(cases[i]), "`Neuron` is not defined")
+    for index in flag_false:
+        case = cases[index]
+        w1, w2, b, _ = case["args"]
+        weighted_sum = w1 * case["call"][0] + w2 * case["call"][1] + b
+        if close(expected[index], weighted_sum):
+            raise Lost(f"hidden check {neuron_call(case)} gives the weighted sum {weighted_sum!r}: with "
+                       f"regression=False the neuron must keep its activation", "hidden check")
 
 
-def must_show(evidence, what, expected, label):
-    """The note for a value shown (exactly or as rounded); Lost if the file does not show it."""
-    how, seen = shown.find(evidence.numbers, expected, label)
+def own_neuron_values(evidence, args):
+    """What the file's first `Neuron` (its exercise-1 neuron) gives on the exercise-1 probe's
+    cases with these (w1, w2, b); None where it gives no number."""
+    cases = evidence.cases("neuron")
+    results = evidence.results("neuron")
+    first = results[0]["values"] if isinstance(results, list) and results else []
+    values = []
+    for wanted in args:
+        index = next((i for i, case in enumerate(cases) if case["args"] == list(wanted)), None)
+        value = first[index] if index is not None and index < len(first) else {}
+        values.append(value.get("v"))
+    return values
+
+
+MAX_NEARBY = 20  # distinct values shown within 50 rounding steps of an answer: more is a sweep of candidates
+
+
+def must_show(evidence, what, expected, label, computed=False):
+    """The note for a value shown (exactly or as rounded); Lost if the file does not show it.
+    `computed` (exercises 4 and 5): shown by the student's own cells, not typed into the file's
+    code, and not found among a sweep of candidates."""
+    if computed and (typed := evidence.typed_in(expected)):
+        cell, text = typed
+        raise Lost(f"{what}: {text} is typed into the code (code cell {cell}), not computed: a typed-in "
+                   f"number earns nothing", "hidden check", expected)
+    numbers = evidence.own_numbers if computed else evidence.numbers
+    how, seen = shown.find(numbers, expected, label)
     if how == "exact":
         return ""
     if how == "rounded":
+        if computed and (nearby := shown_nearby(numbers, seen)) > MAX_NEARBY:
+            raise Lost(f"{what}: the file shows {nearby} different numbers within 50 steps of "
+                       f"{seen.text}: a list of candidates is not an answer", "hidden check", expected)
         return f"{what} accepted as rounded ({seen.text} in {seen.where})"
     if how == "too rounded":
         raise Lost(f"{what}: shown as {seen.text} ({seen.where}), rounded to {shown.significant_digits(seen.text)} "
@@ -304,18 +428,24 @@ def must_show(evidence, what, expected, label):
     raise Lost(f"{what} is not shown: no printed or displayed value equals {expected!r}", "not shown", expected)
 
 
+def shown_nearby(numbers, seen):
+    """How many different values are shown within 50 steps of the last digit of `seen`."""
+    step = 10.0 ** -shown.decimals(seen.text)
+    return len({number.value for number in numbers if abs(number.value - seen.value) <= 50 * step})
+
+
 def shown_line(seen):
     return seen.line if len(seen.line) <= 80 else seen.line[:77] + "..."
 
 
 def network_behind(evidence, weights, neuron_probe):
-    """Lost unless the file holds working code for the network with these weights: something that
-    computes it on hidden grades; or else a `Neuron` that passes its hidden checks, with the
-    file's `OurNeuralNetwork` passing its own, if the file defines one."""
+    """Lost unless the network with these weights is in the file: something that computes it on
+    hidden grades, or three neurons that make it (h1 and h2 on the grades, o1 on their outputs)."""
     rows = evidence.cases("predictors")
     expected = [reference.network(*weights, *row) for row in rows]
     candidates = evidence.results("predictors")
-    for candidate in candidates if isinstance(candidates, list) else []:
+    candidates = candidates if isinstance(candidates, list) else []
+    for candidate in candidates:
         values = candidate["values"]
         if len(values) == 1 and "a" in values[0]:  # a function of the whole table
             got = values[0]["a"]
@@ -323,16 +453,35 @@ def network_behind(evidence, weights, neuron_probe):
                 return
         elif first_failure(values, expected) is None:
             return
-    try:
+    if three_neurons(evidence, weights, candidates):
+        return
+    try:  # a more useful reason when the student's neuron is what is wrong
         ex1_q1(evidence) if neuron_probe == "neuron" else ex5_q1(evidence)
-        if evidence.results("network"):  # OurNeuralNetwork is defined: it must work too
-            ex2_q1(evidence)
     except Lost as lost:
-        if lost.verdict.kind == "missing" and not candidates:
-            raise Lost("the values are shown, but no code in the file computes them: no network (an object "
-                       "with feedforward, a function of the grades) and no `Neuron` was found", "hidden check") from None
-        raise Lost(f"the values are shown, but the code behind them fails: {lost.verdict.reason}",
-                   "hidden check") from None
+        if lost.verdict.kind != "missing":
+            raise Lost(f"the values are shown, but the code behind them fails: {lost.verdict.reason}",
+                       "hidden check") from None
+    raise Lost("the values are shown, but no code in the file computes them: no network with the statement's "
+               "weights (an object with feedforward, a function of the grades, or its three neurons) was found",
+               "hidden check")
+
+
+def three_neurons(evidence, weights, candidates):
+    """True if the file holds the network's neurons, not joined in a network: h1 and h2 right on
+    the hidden grades, and o1 right on what h1 and h2 give there."""
+    rows = evidence.cases("predictors")
+    h1, h2, o1 = weights
+    output_cases = evidence.cases("output_neurons")
+    first = 0 if weights == EX4_NETWORK else len(rows)  # the probe holds exercise 4's inputs, then 5's
+    o1_expected = [reference.neuron(o1, *pair) for pair in output_cases[first:first + len(rows)]]
+    o1_results = evidence.results("output_neurons")
+
+    def found(results, expected, offset=0):
+        return any(first_failure(result["values"][offset:offset + len(expected)], expected) is None
+                   and len(result["values"]) >= offset + len(expected) for result in results)
+    return (found(candidates, [reference.neuron(h1, *row) for row in rows])
+            and found(candidates, [reference.neuron(h2, *row) for row in rows])
+            and found(o1_results if isinstance(o1_results, list) else [], o1_expected, first))
 
 
 def own_losses_right(evidence, probe, compute, what):
@@ -343,6 +492,8 @@ def own_losses_right(evidence, probe, compute, what):
     for result in results if isinstance(results, list) else []:
         if not result.get("own", True):
             continue  # scikit-learn's own log_loss or mean_squared_error, imported: nothing to check
+        if all("NotImplementedError" in value.get("e", "") for value in result["values"]):
+            continue  # the edition's stub, left as it was: not written, and the value comes from elsewhere
         index = first_failure(result["values"], expected)
         if index is not None:
             describe = function_call(result["label"], cases[index])
@@ -356,7 +507,7 @@ def own_losses_right(evidence, probe, compute, what):
 def outputs_shown(evidence, table, weights):
     notes = []
     for (name, *_), expected in zip(table, statement_outputs(table, weights)):
-        notes.append(must_show(evidence, f"{name}'s output", expected, rf"\b{name}\b"))
+        notes.append(must_show(evidence, f"{name}'s output", expected, rf"\b{name}\b", computed=True))
     return "; ".join(note for note in notes if note)
 
 
@@ -371,7 +522,7 @@ def loss_question(evidence, name, label, compute, named_probe, table, weights, n
     """The loss of the statement's outputs shown, the code behind the outputs, and the student's
     own function for that loss, if any, right on hidden inputs."""
     expected = compute([row[3] for row in table], statement_outputs(table, weights))
-    note = must_show(evidence, f"the {name}", expected, label)
+    note = must_show(evidence, f"the {name}", expected, label, computed=True)
     network_behind(evidence, weights, neuron_probe)
     own_losses_right(evidence, named_probe, compute, name)
     return note

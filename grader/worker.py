@@ -168,16 +168,20 @@ def attempt_all(calls, seconds):
 # --- the probes: the student's functions on the grader's inputs ---------------------------
 
 def make_neuron(Neuron, args):
-    """Neuron(*args); a 4th argument (the regression flag) may also be given by keyword."""
-    try:
-        return Neuron(*args)
-    except TypeError as error:
-        if len(args) != 4:
-            raise
+    """Neuron(*args), built the way the student's class accepts it: the regression flag (a 4th
+    argument) may also go by keyword, and a class whose flag is required (the statement's
+    skeleton) gets regression=False for three arguments."""
+    flag = args[3] if len(args) == 4 else False
+    forms = [lambda: Neuron(*args), lambda: Neuron(*args[:3], regression=flag)]
+    if len(args) == 3:
+        forms.insert(1, lambda: Neuron(*args, False))
+    errors = []
+    for form in forms:
         try:
-            return Neuron(*args[:3], regression=args[3])
-        except TypeError:
-            raise error from None
+            return form()
+        except TypeError as error:
+            errors.append(error)
+    raise errors[0]
 
 
 def probe_construct(spec, versions, seconds):
@@ -245,12 +249,14 @@ def required_positional(function):
                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
 
-def probe_predictors(spec, namespace, seconds):
+def probe_predictors(spec, namespace, seconds, seen=()):
     """Whatever in the notebook could be 'the network': objects with feedforward, functions of
-    (math, chemistry), or of a table of rows. Each is called on the grader's grades."""
+    (math, chemistry), or of a table of rows, at the end or after any cell (`seen`: a notebook
+    for every exercise reuses its names). Each is called on the grader's grades."""
     rows = spec["cases"]
     results = []
-    for name, value in list(namespace.items()):
+    for name, value in [*seen, *[item for item in namespace.items()
+                                  if not any(item[1] is kept for _, kept in seen)]]:
         if name.startswith("_") or isinstance(value, (type, types.ModuleType)):
             continue
         calls = None
@@ -281,7 +287,7 @@ def run_probe(spec, namespace, versions, seconds):
     if kind == "matching":
         return probe_matching(spec, namespace, seconds)
     if kind == "predictors":
-        return probe_predictors(spec, namespace, seconds)
+        return probe_predictors(spec, namespace, seconds, versions.get(SEEN_PREDICTORS, []))
     raise ValueError(f"unknown probe kind {kind!r}")
 
 
@@ -335,6 +341,25 @@ def remember_versions(namespace, names, versions, where):
             continue
         if len(kept) >= MAX_VERSIONS:
             kept.pop()  # keep the first ones and the latest
+        kept.append((f"{name} of {where}", value))
+
+
+SEEN_PREDICTORS = " predictors"  # in `versions`: objects that could be the network, met after any cell
+
+
+def remember_predictors(namespace, versions, where):
+    """Keep what could be the network when a later cell rebinds its name (ex4's `net`, then ex5's)."""
+    kept = versions.setdefault(SEEN_PREDICTORS, [])
+    for name, value in list(namespace.items()):
+        if len(kept) >= MAX_CANDIDATES:
+            return
+        if name.startswith("_") or isinstance(value, (type, types.ModuleType, types.FunctionType)):
+            continue
+        try:
+            if not callable(getattr(value, "feedforward", None)) or any(value is old for _, old in kept):
+                continue
+        except BaseException:  # a student's object whose attributes fail
+            continue
         kept.append((f"{name} of {where}", value))
 
 
@@ -506,6 +531,7 @@ def main(job, fd):
         text, problem = run_cell(shell, source, limits)
         where = f"code cell {index + 1}" if job["kind"] == "notebook" else "the script"
         remember_versions(namespace, tracked, versions, where)
+        remember_predictors(namespace, versions, where)
         cells.append({"index": index, "text": text, "problem": problem,
                       "check": bool(TOP_LEVEL_CHECK.search(source))})
     compiled.uninstall()
