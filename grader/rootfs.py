@@ -103,7 +103,8 @@ def declare(home, data=None, home_bytes=256 * 2**20, tmp_bytes=256 * 2**20, secr
     home: the student's folder, copied into the process's own home; data: the course data folder;
     secret: folders that must not be seen even where a folder above them is (the grader's own
     package and the project, should they lie inside the Python installation)."""
-    mounts = [Mount("tmpfs", "/", size=2**20), Mount("ro-bind", "/usr", "/usr")]
+    # /tmp first: a bind below it (Python or the project cloned under /tmp) then lands inside it
+    mounts = [Mount("tmpfs", "/", size=2**20), Mount("tmpfs", "/tmp", size=tmp_bytes), Mount("ro-bind", "/usr", "/usr")]
     for link in SYSTEM_LINKS:
         if os.path.islink(link):
             mounts.append(Mount("symlink", link, os.readlink(link)))
@@ -117,8 +118,7 @@ def declare(home, data=None, home_bytes=256 * 2**20, tmp_bytes=256 * 2**20, secr
         mounts.append(Mount("ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"))
     if os.path.islink("/etc/localtime"):
         mounts.append(Mount("symlink", "/etc/localtime", os.readlink("/etc/localtime")))
-    mounts += [Mount("dev", "/dev"), Mount("proc", "/proc"), Mount("tmpfs", "/tmp", size=tmp_bytes),
-               Mount("home", HOME, os.path.realpath(home), size=home_bytes)]
+    mounts += [Mount("dev", "/dev"), Mount("proc", "/proc"), Mount("home", HOME, os.path.realpath(home), size=home_bytes)]
     if data:
         mounts.append(Mount("ro-bind", DATA, os.path.realpath(data)))
     for folder in _outermost(os.path.realpath(path) for path in secret):
@@ -149,6 +149,7 @@ def build(mounts, skip=lambda name: False, alone=True):
         for mount in mounts:
             if mount.kind in ("ro-bind", "home"):
                 sources[mount.target] = os.open(mount.source, os.O_PATH | os.O_CLOEXEC)
+        folders = {target for target, fd in sources.items() if stat.S_ISDIR(os.fstat(fd).st_mode)}
         devices = _open_devices()
         _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make the mounts private")
         new = "/tmp"
@@ -157,7 +158,7 @@ def build(mounts, skip=lambda name: False, alone=True):
         for mount in mounts[1:]:
             path = new + mount.target
             if mount.kind == "ro-bind":
-                _bind(sources[mount.target], path, os.path.isdir(mount.source))
+                _bind(sources[mount.target], path, mount.target in folders)  # asked before /tmp was covered
             elif mount.kind == "symlink":
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 os.symlink(mount.source, path)

@@ -28,6 +28,10 @@ DATA_DIR = ROOT / "data"
 # grader's business), and a flag that makes grader.worker prepare its IPython shell in advance.
 SERVER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                       "GRADER_FORK_SERVER": "1"}
+# What the fork server keeps of the grading shell's environment (PATH and HOME find programs and
+# matplotlib's font cache; OPENBLAS_* keep NumPy correct on some processors).
+SERVER_KEEPS = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "MPLCONFIGDIR", "XDG_CONFIG_HOME",
+                "XDG_CACHE_HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}
 MAX_RUNS = 5               # runs of one file at the most, each without the cells that ended the earlier ones
 MAX_PROCESSES = 64         # processes and threads a file's process may have at once
 MAX_STALLS = 1             # of which re-runs after a cell that ignored its time limit
@@ -82,17 +86,18 @@ def start_fork_server(contained=True):
     # "__main__" is meant to spare each child from running the parent's main script again, but
     # Python 3.11 never preloads it (worker.hide_the_grader copes with a child that did run it).
     context.set_forkserver_preload(["__main__", "grader.sandbox", "grader.worker"])
-    environment = {**SERVER_ENVIRONMENT, "GRADER_CONTAINED_FORKS": "1" if contained else "0"}
-    saved = {name: os.environ.get(name) for name in environment}
+    # The server, and so every student's process, starts with only what Python and the libraries
+    # need of the grading shell's environment: its secrets are never in their memory.
+    environment = {name: value for name, value in os.environ.items() if name in SERVER_KEEPS}
+    environment.update(SERVER_ENVIRONMENT, GRADER_CONTAINED_FORKS="1" if contained else "0")
+    saved = dict(os.environ)
+    os.environ.clear()
     os.environ.update(environment)
     try:
         forkserver.ensure_running()
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        os.environ.clear()
+        os.environ.update(saved)
     _server_contained = contained
     return context
 

@@ -491,6 +491,19 @@ def kernel_environment(home, data_dir):
     return environment
 
 
+def forget_the_initial_environment():
+    """Wipe the environment the process started with: /proc/self/environ reads it from the
+    process's memory, whatever os.environ says now (and posix.environ keeps a copy)."""
+    import ctypes
+    import posix
+    posix.environ.clear()
+    with open("/proc/self/stat", "rb") as stat_file:
+        fields = stat_file.read().rsplit(b")", 1)[1].split()
+    start, end = int(fields[47]), int(fields[48])  # env_start and env_end: fields 50 and 51 of proc(5)
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)
+
+
 def isolate(folder, limits, data_dir, argv0, home):
     """The file's folder as cwd and import path, no stdin, a memory ceiling, no trace of the grader."""
     os.chdir(folder)
@@ -502,6 +515,7 @@ def isolate(folder, limits, data_dir, argv0, home):
     sys.stdin = open(os.devnull, encoding="utf-8")
     builtins.input = no_input
     environment = kernel_environment(home, data_dir)
+    forget_the_initial_environment()
     os.environ.clear()
     os.environ.update(environment)
     hide_the_grader(argv0)

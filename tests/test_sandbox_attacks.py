@@ -83,12 +83,16 @@ print("copied from:", sources)
 READ_THE_MACHINE = '''\
 import os
 print("environment:", dict(os.environ))
-for path in ({gradebook!r}, "/root/.bash_history", "/etc/shadow", "/proc/1/environ"):
+for path in ({gradebook!r}, "/root/.bash_history", "/etc/shadow", "/proc/1/environ", "/proc/self/environ"):
     try:
         print(path, open(path, errors="replace").read()[:2000])
     except OSError as error:
         print(path, error)
-raise RuntimeError("leak: " + " ".join(f"{{k}}={{v}}" for k, v in os.environ.items()))
+import posix
+print("posix.environ:", posix.environ)
+environ = open("/proc/self/environ", "rb").read().replace(b"\\0", b" ").decode(errors="replace")
+secret = environ[environ.find("GRADING_TOKEN"):][:150]
+raise RuntimeError("leak: " + secret + " " + " ".join(f"{{k}}={{v}}" for k, v in os.environ.items()))
 '''
 FILL_THE_DISK = '''\
 import os, tempfile
@@ -99,6 +103,10 @@ for folder in (tempfile.gettempdir(), ".", os.environ.get("HOME", ".")):
                 handle.write(b"x" * 2**20)
     except OSError as error:
         print(folder, error)
+'''
+PRINT_A_MILLION_NUMBERS = '''\
+print("1 " * 500000)  # 1 MiB on one line, the most a cell may print
+print(" ".join(str(n / 7) for n in range(40000)))
 '''
 FORGE_A_HUGE_NUMBER = '''\
 import os
@@ -150,7 +158,8 @@ def attacked_run(tmp_path_factory):
                "copies a classmate": COPY_A_CLASSMATE.format(classmate=str(honest / "*.ipynb"),
                                                              downloads=str(downloads / "*.zip")),
                "reads the machine": READ_THE_MACHINE.format(gradebook=str(earlier)),
-               "fills the disk": FILL_THE_DISK, "forges a huge number": FORGE_A_HUGE_NUMBER}
+               "fills the disk": FILL_THE_DISK, "forges a huge number": FORGE_A_HUGE_NUMBER,
+               "prints a million numbers": PRINT_A_MILLION_NUMBERS}
     for attacker, source in list(attacks.items()):
         folder = classroom / attacker
         folder.mkdir()
@@ -207,7 +216,7 @@ def test_nothing_of_the_machine_reaches_a_page_or_the_host(attacked_run):
     assert connections == [], "a notebook reached a Unix socket of the host"
     assert not os.path.exists("/tmp/owned")
     texts = [path.read_text(encoding="utf-8", errors="replace") for path in pages.glob("*.html")]
-    assert len(texts) == 8
+    assert len(texts) == len(attacked_run[2]) + 1
     assert not any(SECRET in text for text in texts), "a secret of the grading machine reached a feedback page"
     assert SECRET not in run.stdout + run.stderr
     assert "grader error" not in run.stdout, run.stdout[-4000:]
