@@ -423,7 +423,8 @@ class GradeReport:
         if lost:
             write("")
             write("lost points:")
-            for student, question, kind, reason in lost:  # the kind is the grader's word, the reason may quote the student
+            # the kind is the grader's own word; the reason may quote what the student's code raised or printed
+            for student, question, kind, reason in lost:
                 write(f"  {printable(student, MAX_NAME)} {question} [{kind}]: {printable(reason, 300)}")
         passed_over = getattr(grading, "passed_over", [])
         if passed_over:
