@@ -3,18 +3,20 @@ import os
 import warnings
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # figures are drawn off-screen while testing
-
-import matplotlib.pyplot as plt
-import nbformat
 import pytest
 
+# nbformat (its jsonschema builds a URI grammar on import, about 3 s of CPU) and matplotlib are
+# imported where they are used: every `python -m grader` loads this file too, and needs neither.
 from grader.questions import NOTEBOOKS as ALL_NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {name[:4]: name for name in ALL_NOTEBOOKS}  # "ex01" -> "ex01_neuron.ipynb"
+
+
+def pytest_configure(config):
+    if not config.getoption("submissions", default=None):  # a grading run draws nothing here
+        import matplotlib
+        matplotlib.use("Agg")  # figures are drawn off-screen while testing
 
 
 def pytest_addoption(parser):
@@ -27,12 +29,14 @@ def pytest_addoption(parser):
 
 def code_cells(path):
     """The source of each code cell of a notebook, in order."""
+    import nbformat
     notebook = nbformat.read(path, as_version=4)
     return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
 
 
 def run_notebook(path):
     """Run every code cell of a notebook in a fresh namespace (cwd = its folder); return it."""
+    import matplotlib.pyplot as plt
     namespace = {"__name__": "__main__"}
     previous = os.getcwd()
     os.chdir(path.parent)
@@ -49,6 +53,7 @@ def run_notebook(path):
 
 def without_outputs(path):
     """A notebook as a student saves it before running it: no outputs, no execution counts."""
+    import nbformat
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":

@@ -73,6 +73,14 @@ def marked_processes():
     return [line for line in run.stdout.splitlines() if MARK in line and "ps -eo" not in line]
 
 
+def until_no_marked_process(seconds):
+    """Wait until nothing a probe started is alive (at most `seconds`): a detached writer that
+    outlived the run has then written or died. Contained, that is at once, not after a sleep."""
+    deadline = time.monotonic() + seconds
+    while marked_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def hostile_class(tmp_path_factory):
     classroom = tmp_path_factory.mktemp("class")
@@ -98,7 +106,7 @@ def hostile_class(tmp_path_factory):
     run = subprocess.run([sys.executable, "-m", "grader", str(classroom), "--gradebook", str(gradebook),
                           "--grade-timeout", "30", "--grade-cell-timeout", "6", "--grade-jobs", "3"],
                          cwd=ROOT, capture_output=True, text=True, timeout=900)
-    time.sleep(8)  # longer than the detached writer would wait
+    until_no_marked_process(seconds=8)  # longer than the detached writer would wait
     after = {"grader": digest(ROOT / "grader"), "data": digest(ROOT / "data"), "class": digest(classroom)}
     with open(gradebook, newline="", encoding="utf-8") as handle:
         book = {row["student"]: row for row in csv.DictReader(handle)}

@@ -6,6 +6,7 @@ import io
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -218,27 +219,40 @@ def completed_edition(folder, edit=None):
     return folder
 
 
-def test_grader_gives_the_blank_edition_0_of_8_and_no_bonus(tmp_path):
-    run, rows = grade_total(EXERCISES, tmp_path)
+def summed_mse(name, source):
+    return source.replace("np.mean((y_true - y_pred) ** 2)", "np.sum((y_true - y_pred) ** 2)")
+
+
+@pytest.fixture(scope="module")
+def edition_class(tmp_path_factory):
+    """The blank edition, the completed one, and the completed one with its MSE summed, graded in
+    one run (one start-up of the grader, not three): the class folder, {student: (run, [row])}."""
+    classroom = tmp_path_factory.mktemp("editions")
+    shutil.copytree(EXERCISES, classroom / "exercises", ignore=shutil.ignore_patterns(".*"))
+    completed_edition(classroom / "completed")
+    completed_edition(classroom / "summed", summed_mse)
+    run, rows = grade_total(classroom, tmp_path_factory.mktemp("gradebook"))
+    return classroom, {row["student"]: (run, [row]) for row in rows}
+
+
+def test_grader_gives_the_blank_edition_0_of_8_and_no_bonus(edition_class):
+    run, rows = edition_class[1]["exercises"]
     assert [(row["student"], row["total"], row["ex6.q1"], row["ex6.q2"]) for row in rows] == \
         [("exercises", "0", "0", "0")], run.stdout[-3000:]
     assert "raised NotImplementedError: not implemented yet" in run.stdout
 
 
-def test_grader_gives_the_completed_edition_8_of_8_and_the_bonus(tmp_path):
-    run, rows = grade_total(completed_edition(tmp_path / "completed"), tmp_path)
+def test_grader_gives_the_completed_edition_8_of_8_and_the_bonus(edition_class):
+    run, rows = edition_class[1]["completed"]
     assert [(row["student"], row["total"], row["ex6.q1"], row["ex6.q2"]) for row in rows] == \
         [("completed", "8", "1", "1")], run.stdout[-3000:]
 
 
-def test_the_completed_edition_with_an_mse_summed_loses_ex5_q3_only(tmp_path):
+def test_the_completed_edition_with_an_mse_summed_loses_ex5_q3_only(edition_class):
     """No given cell prints the right MSE next to the student's wrong one."""
-    def summed(name, source):
-        return source.replace("np.mean((y_true - y_pred) ** 2)", "np.sum((y_true - y_pred) ** 2)")
-
-    folder = completed_edition(tmp_path / "summed", summed)
+    folder = edition_class[0] / "summed"
     assert "np.sum((y_true - y_pred) ** 2)" in (folder / NOTEBOOKS["ex05"]).read_text()
-    run, rows = grade_total(folder, tmp_path)
+    run, rows = edition_class[1]["summed"]
     assert [rows[0][q] for q in QUESTION_IDS] == ["1"] * 7 + ["0"], run.stdout[-3000:]
     assert "the MSE: expected 10.237608699909138, shown 40.95043479963655" in run.stdout
 
