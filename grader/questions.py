@@ -425,7 +425,8 @@ def must_show(evidence, what, expected, label, computed=False):
     if seen is not None:
         raise Lost(f"{what}: expected {expected!r}, shown {seen.text} ({seen.where}: '{shown_line(seen)}')",
                    "wrong value", expected, seen.value)
-    raise Lost(f"{what} is not shown: no printed or displayed value equals {expected!r}", "not shown", expected)
+    skipped = f" ({numbers.note})" if getattr(numbers, "note", "") else ""  # a cap of shown.py was hit
+    raise Lost(f"{what} is not shown: no printed or displayed value equals {expected!r}{skipped}", "not shown", expected)
 
 
 def shown_nearby(numbers, seen):

@@ -225,7 +225,9 @@ def test_a_typed_in_mse_behind_a_function_that_returns_zero_loses_that_point_onl
     run, book = hostile_run
     row = book["types the MSE in"]
     assert [row[q] for q in QUESTION_IDS] == ["1"] * 7 + ["0"], run.stdout[-4000:]
-    assert "mean_squared_error_custom(" in run.stdout and "does not come from working code" in run.stdout
+    reason = next(line for line in run.stdout.splitlines() if "types the MSE in ex5.q3" in line)
+    assert "typed into the code" in reason or ("mean_squared_error_custom(" in reason
+                                               and "does not come from working code" in reason), reason
 
 
 def test_the_correct_student_in_the_same_run_keeps_every_point(hostile_run):
@@ -281,7 +283,11 @@ def test_outputs_typed_into_the_code_earn_nothing_even_next_to_the_right_network
 def test_a_sweep_of_rounded_candidates_earns_nothing():
     sweep = " ".join(f"{i / 10000:.4f}" for i in range(10000))
     verdict = questions.judge("ex4.q1", file_evidence([("print(sweep)", sweep)]))
-    assert verdict.points == 0 and "candidates" in verdict.reason
+    # 10,000 candidates in one cell: past what is read of a cell (the reason says so), or judged a list
+    assert verdict.points == 0 and ("candidates" in verdict.reason or "were read" in verdict.reason), verdict.reason
+    few = " ".join(f"{i / 10000:.4f}" for i in range(7800, 7900))  # a sweep short enough to be read whole
+    verdict = questions.judge("ex4.q1", file_evidence([("print(few)", few)]))
+    assert verdict.points == 0 and "candidates" in verdict.reason, verdict.reason
     rounded = "\n".join(f"{name}: {value:.4f}" for (name, *_), value in zip(questions.EX4_TABLE, OUTPUTS_4))
     assert questions.judge("ex4.q1", file_evidence([("print(rounded)", rounded)])).points == 1
 
