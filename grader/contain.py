@@ -82,11 +82,7 @@ class Incomplete(RuntimeError):
     """The kernel refused a step after the namespaces were entered: do not run the notebook here."""
 
 
-def _check(result, what):
-    if result < 0:
-        code = ctypes.get_errno()
-        raise Refused(f"{what}: {errno.errorcode.get(code, code)} ({os.strerror(code)})")
-    return result
+_check = rootfs._check  # raise Refused, saying which step and the kernel's reason, on a result < 0
 
 
 def _syscall_numbers():
