@@ -5,7 +5,8 @@ class"). One step per module, in the order a class goes through them:
 
 - intake.py:     finds the students of a class (folders, a zip, Moodle, Canvas) and their files;
 - sandbox.py:    runs one file in a forked, warm process and reads its JSON report with deadlines;
-- contain.py:    shuts that process in (namespaces, read-only files, CPU and process budgets);
+- contain.py:    shuts that process in (namespaces, CPU, process and memory budgets, no capabilities);
+- rootfs.py:     the files that process sees, declared as one list (an allow-list), and its new root;
 - worker.py:     what runs inside it: the cells, then the student's functions on the grader's inputs;
 - shown.py:      reads the values a file printed or displayed;
 - questions.py:  what each question requires, the hidden inputs, the verdicts (the one place to read);
