@@ -13,10 +13,11 @@ import os
 import select
 import signal
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import forkserver
+from multiprocessing import connection, forkserver
 from pathlib import Path
 
 from grader import contain
@@ -288,6 +289,11 @@ class Sandbox:
         self.closed = False
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))  # used only without namespaces
         self.reaper = ThreadPoolExecutor(1, thread_name_prefix="reaper")
+        # A forkserver process's exit code is 8 bytes on its sentinel, which only one reader may
+        # take: Process.start() polls every child of the grader (multiprocessing's _cleanup), from
+        # whichever thread starts a file, and a second reader of the same bytes meets EOF and
+        # reports exit code 255. So starts and every read of an exit code take turns.
+        self.polling = threading.Lock()
 
     def run(self, folder, relative, probes):
         """Run one file of a student's folder with these probes. Never raises for the student's faults."""
@@ -369,12 +375,14 @@ class Sandbox:
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(target=_run_worker, args=(job, writer), daemon=True)
         try:
-            process.start()
+            with self.polling:
+                process.start()
         except (OSError, EOFError, BrokenPipeError):  # the fork server died: start it again, once
             forkserver._forkserver._forkserver_pid = None
             self.context = start_fork_server(self.limits.contain)
             process = self.context.Process(target=_run_worker, args=(job, writer), daemon=True)
-            process.start()
+            with self.polling:
+                process.start()
         writer.close()
         self.running.add(process)
         report = Report(job)
@@ -396,8 +404,7 @@ class Sandbox:
                     continue
                 data = os.read(fd, 1 << 16)
                 if not data:
-                    process.join(5)
-                    ending = death(process.exitcode)
+                    ending = death(self.ended(process, 5))
                     if report.refused:
                         ending = f"could not be contained ({report.refused}); it was not run"
                     break
@@ -428,9 +435,15 @@ class Sandbox:
             except (ProcessLookupError, PermissionError):  # not yet in its own group
                 process.kill()
         if wait:
-            process.join(5)
+            self.ended(process, 5)
         else:
-            self.reaper.submit(process.join, 5)
+            self.reaper.submit(self.ended, process, 5)
+
+    def ended(self, process, timeout):
+        """The process's exit code once it has ended (None if it still runs after `timeout` s)."""
+        connection.wait([process.sentinel], timeout)
+        with self.polling:
+            return process.exitcode  # reads the sentinel's 8 bytes, once: the returncode is kept
 
     def kill_all(self):
         self.closed = True

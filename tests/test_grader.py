@@ -595,3 +595,40 @@ class Escape:
 
     def __reduce__(self):
         return open, (self.path, "w")
+
+
+def test_exit_codes_are_read_once_even_when_files_start_and_end_at_once(tmp_path, monkeypatch):
+    """A forkserver child's exit code is 8 bytes on its sentinel that only one reader may take:
+    Process.start() in one grading thread polls every child (multiprocessing's _cleanup) while
+    another thread waits for its own, and the loser met EOF and reported "exited with code 255"
+    (seen once in 12 runs of the seeds test). Polls are slowed here so that overlaps would show."""
+    from concurrent.futures import ThreadPoolExecutor
+    from multiprocessing import popen_forkserver
+    import threading
+    inside, overlaps, lock = {}, [], threading.Lock()
+    poll = popen_forkserver.Popen.poll
+
+    def slow_poll(self, flag=os.WNOHANG):
+        with lock:
+            inside[id(self)] = inside.get(id(self), 0) + 1
+            if inside[id(self)] > 1:
+                overlaps.append(self.pid)
+        try:
+            time.sleep(0.01)
+            return poll(self, flag)
+        finally:
+            with lock:
+                inside[id(self)] -= 1
+
+    monkeypatch.setattr(popen_forkserver.Popen, "poll", slow_poll)
+    (tmp_path / "student").mkdir()
+    (tmp_path / "student" / "x.ipynb").write_text(notebook_text(["import os\nos._exit(3)", "print('after')"]))
+    sandbox = Sandbox(Limits(timeout=20, cell_timeout=2))
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            runs = list(pool.map(lambda _: sandbox.run(tmp_path / "student", "x.ipynb", {}), range(24)))
+    finally:
+        sandbox.kill_all()
+    assert overlaps == []
+    assert {run.problems[0] for run in runs} == {
+        "code cell 1: the process exited with code 3 (os._exit() or a crash); run again without that cell"}
