@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import gradebook, lms
+from grader import gradebook, lms, questions
 from grader.grading import Grading
 from grader.intake import ClassError, Student, find_class, remove_tree
 from grader.questions import ALL_NOTEBOOKS, BONUS_IDS, QUESTION_IDS
@@ -225,6 +225,8 @@ def pytest_sessionstart(session):
 def pytest_collection_finish(session):
     if hasattr(session.config, "workerinput"):
         return  # under pytest-xdist each worker grades what it is given, on demand
+    if session.config.option.collectonly:
+        return  # --collect-only lists the items: nothing is graded
     students = [item.callspec.params["graded"].student for item in session.items
                 if hasattr(item, "callspec") and "graded" in item.callspec.params]
     if session.config.getoption("submissions"):
@@ -347,7 +349,7 @@ class GradeReport:
             from grader.report import write_report
             try:
                 failed = []
-                write_report(report_file, students, seed, boilerplate=given_code(), failed=failed)
+                write_report(report_file, students, seed, boilerplate=list(questions.given_code()), failed=failed)
                 self.notes.append(f"class report written to {report_file}"
                                   + (f", without its part(s): {printable('; '.join(failed), 1000)}" if failed else ""))
             except Exception as error:
@@ -451,12 +453,3 @@ def printable(text, limit):
     return one_line(safe(text), limit)
 
 
-def given_code():
-    """The code every student starts from (the student edition's given cells): not similarity."""
-    import nbformat
-    cells = []
-    for path in sorted((ROOT / "exercises").glob("*.ipynb")):
-        notebook = nbformat.read(path, as_version=4)
-        cells += [cell.source for cell in notebook.cells
-                  if cell.cell_type == "code" and "NotImplementedError" not in cell.source]
-    return cells
