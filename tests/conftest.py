@@ -27,6 +27,14 @@ def pytest_addoption(parser):
     )
 
 
+def as_at_a_terminal():
+    """preexec_fn of a process a test stops with SIGINT, as Ctrl-C would: Python leaves SIGINT
+    ignored if it started so (a suite run in the background of a shell), and the test would wait
+    for a run that never hears it."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def code_cells(path):
     """The source of each code cell of a notebook, in order."""
     import nbformat

@@ -15,7 +15,7 @@ import pytest
 from sklearn.metrics import log_loss, mean_squared_error
 
 import statement as S
-from conftest import ROOT
+from conftest import ROOT, as_at_a_terminal
 from grader import gradebook, intake, questions, reference, shown
 from grader.sandbox import Limits, Report, Sandbox, read_cells
 
@@ -214,7 +214,8 @@ def test_an_interrupted_run_leaves_the_old_gradebook_alone(tmp_path):
     gradebook_path.write_text("the previous gradebook\n", encoding="utf-8")
     command = [sys.executable, "-m", "grader", str(FIXTURES / "submissions"), "--gradebook", str(gradebook_path),
                *FAST_LIMITS, "-v"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=as_at_a_terminal)
     seen = []
     for line in process.stdout:  # interrupt once grading is under way
         seen.append(line)

@@ -13,7 +13,7 @@ import zipfile
 import nbformat
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, as_at_a_terminal
 from grader import gradebook, intake
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -324,7 +324,7 @@ def test_the_temp_folder_goes_also_when_the_class_is_refused_or_the_run_interrup
         shutil.copyfile(notebook, canvas / f"lovelaceada_12345_67890_{notebook.name}")
     command = [sys.executable, "-m", "grader", str(canvas), "-v"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "TMPDIR": str(temp)})
+                               env={**os.environ, "TMPDIR": str(temp)}, preexec_fn=as_at_a_terminal)
     seen = []
     for line in process.stdout:  # interrupt once grading is under way
         seen.append(line)
