@@ -95,6 +95,7 @@ def start_fork_server(contained=True):
     os.environ.clear()
     os.environ.update(environment)
     try:
+        short_socket_folder()
         forkserver.ensure_running()
     finally:
         os.environ.clear()
@@ -104,6 +105,23 @@ def start_fork_server(contained=True):
 
 
 _server_contained = None  # how the running fork server forks
+SOCKET_PATH_MOST = 107      # bytes in a Unix socket's path (sun_path, with its final NUL: 108)
+
+
+def short_socket_folder():
+    """multiprocessing binds the fork server's socket in a pymp-* folder of the temp folder; in a
+    deep TMPDIR its path is too long for a socket ("AF_UNIX path too long", and no gradebook).
+    There, that folder is made in /tmp instead (removed at exit, as it would have been)."""
+    from multiprocessing import util
+    longest = len(os.fsencode(os.path.join(tempfile.gettempdir(), "pymp-12345678", "listener-12345678")))
+    if longest <= SOCKET_PATH_MOST or not os.access("/tmp", os.W_OK | os.X_OK):
+        return
+    saved = tempfile.tempdir
+    tempfile.tempdir = "/tmp"
+    try:
+        util.get_temp_dir()  # made once, kept for the process's life (as without this)
+    finally:
+        tempfile.tempdir = saved
 
 
 def depth(value, limit):

@@ -258,8 +258,10 @@ def test_a_student_is_their_lms_id_when_there_is_one():
 # --- whole grading runs ------------------------------------------------------------------------
 
 def grade(classroom, tmp_path, *options, timeout=400):
-    """Grade as an instructor does, with the temp folder in tmp_path to see what is left in it."""
-    temp = tmp_path / "tmp"
+    """Grade as an instructor does, with the temp folder in tmp_path to see what is left in it.
+    Deep on purpose: a Unix socket's path has at most 107 bytes, and the fork server's socket
+    once went into TMPDIR ("AF_UNIX path too long": no gradebook)."""
+    temp = tmp_path / "a temp folder as deep as a test's own, or a home folder's on a cluster"
     temp.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "grader", str(classroom), "--gradebook", str(tmp_path / "g.csv"),
                "--grade-timeout", "20", "--grade-cell-timeout", "5", *options]
