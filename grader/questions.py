@@ -320,8 +320,9 @@ class Evidence:
         self.expected_names = set().union(*(assigned_names(source) for source in self.sources
                                             if CHECK_CELL.search(source)))
         cells = [cell for cell in result["cells"] if not self.reads_expected(cell["index"])]
-        self.numbers = shown.numbers(cells)
-        self.own_numbers = shown.numbers([cell for cell in cells if not self.given(cell["index"])])
+        parsed = {}  # each cell's output read once, for both lists
+        self.numbers = shown.numbers(cells, parsed)
+        self.own_numbers = shown.numbers([cell for cell in cells if not self.given(cell["index"])], parsed)
         self.name = name  # the file's relative path, for reasons
 
     def reads_expected(self, index):

@@ -13,7 +13,7 @@ most MAX_PER_FILE of one file; the values' `where` and the list's `note` say wha
 import math
 import re
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
 REL_TOL, ABS_TOL = 1e-9, 1e-12
@@ -32,6 +32,10 @@ class Shown:
     text: str        # as it was shown: "0.7855"
     line: str        # the line it was on (at most MAX_LINE characters of it, around the number)
     where: str       # "code cell 12"
+    digits: int = field(init=False, compare=False)  # significant digits of text, counted once
+
+    def __post_init__(self):
+        object.__setattr__(self, "digits", significant_digits(self.text))
 
 
 class Numbers(list):
@@ -39,9 +43,11 @@ class Numbers(list):
     note = ""
 
 
-def numbers(cells):
-    """Every number shown by the cells that are not check cells, in order, within the caps."""
+def numbers(cells, parsed=None):
+    """Every number shown by the cells that are not check cells, in order, within the caps.
+    `parsed`: a dict shared by calls over the same cells, so that each cell is read once."""
     found, skipped = Numbers(), []
+    parsed = {} if parsed is None else parsed
     for cell in cells:
         if cell["check"]:  # a check cell's messages hold the expected values: never an answer
             continue
@@ -49,7 +55,10 @@ def numbers(cells):
             skipped.append(f"the numbers {cell['where']} showed were not read: the file showed more than "
                            f"{MAX_PER_FILE} numbers before it")
             break
-        values, complete = cell_numbers(cell["text"], cell["where"])
+        key = (cell["where"], cell["text"])
+        if key not in parsed:
+            parsed[key] = cell_numbers(cell["text"], cell["where"])
+        values, complete = parsed[key]
         found += values
         if not complete:
             skipped.append(f"{cell['where']} showed more than {MAX_PER_CELL} numbers: only its first and last "
@@ -95,7 +104,7 @@ def line_around(text, start, end):
 
 
 def significant_digits(text):
-    mantissa = re.split(r"[eE]", text.lstrip("+-"))[0].replace(".", "").lstrip("0")
+    mantissa = text.lstrip("+-").partition("e")[0].partition("E")[0].replace(".", "").lstrip("0")
     return len(mantissa)
 
 
@@ -109,7 +118,7 @@ def matches(shown, expected):
     """'exact', 'rounded' or None."""
     if math.isclose(shown.value, expected, rel_tol=REL_TOL, abs_tol=ABS_TOL):
         return "exact"
-    if significant_digits(shown.text) >= MIN_SIGNIFICANT:
+    if shown.digits >= MIN_SIGNIFICANT:
         half_unit = 0.5 * 10.0 ** -decimals(shown.text)
         if abs(shown.value - expected) <= half_unit * (1 + 1e-9):
             return "rounded"
@@ -127,7 +136,18 @@ def too_rounded(shown, expected):
 
 def find(all_shown, expected, label):
     """(how, the Shown that matches) or (None, the last labelled Shown or None);
-    how is "exact", "rounded", or "too rounded" for a value right but with too few digits."""
+    how is "exact", "rounded", or "too rounded" for a value right but with too few digits.
+
+    The label is searched for last, and once per distinct line: a file may show 100,000 numbers,
+    and a long printed line gives thousands of them the same line."""
+    pattern = re.compile(label, flags=re.IGNORECASE)
+    seen_lines = {}
+
+    def under_label(shown):
+        if shown.line not in seen_lines:
+            seen_lines[shown.line] = pattern.search(shown.line) is not None
+        return seen_lines[shown.line]
+
     rounded = coarse = None
     for shown in all_shown:
         how = matches(shown, expected)
@@ -135,12 +155,12 @@ def find(all_shown, expected, label):
             return "exact", shown
         if how == "rounded" and rounded is None:
             rounded = shown
-        if how is None and coarse is None and labelled(shown, label) and too_rounded(shown, expected):
+        if how is None and coarse is None and too_rounded(shown, expected) and under_label(shown):
             coarse = shown
     if rounded is not None:
         return "rounded", rounded
     if coarse is not None:
         return "too rounded", coarse
-    under_label = [shown for shown in all_shown if labelled(shown, label) and "." in shown.text
-                   and significant_digits(shown.text) >= 3]  # not a grade, an index or a tolerance
-    return None, (under_label[-1] if under_label else None)
+    last = next((shown for shown in reversed(all_shown) if "." in shown.text and shown.digits >= 3
+                 and under_label(shown)), None)  # not a grade, an index or a tolerance
+    return None, last
