@@ -55,13 +55,23 @@ def grade(*options, timeout=400):
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+CLASS_SEED = 11  # the fixture class's run; the seeds test grades part of the class again with it
+
+
 @pytest.fixture(scope="module")
 def class_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("class")
     started = time.monotonic()
     run = grade(str(FIXTURES / "submissions"), "--gradebook", str(folder / "grades.csv"),
-                "--junitxml", str(folder / "junit.xml"), *FAST_LIMITS)
+                "--junitxml", str(folder / "junit.xml"), "--grade-seed", str(CLASS_SEED), *FAST_LIMITS)
     return run, folder, time.monotonic() - started
+
+
+def reasons_in(junit, student_filter=lambda name: True):
+    """{(item name, failure message or "")} of a grading run's JUnit XML, for the students kept."""
+    return {(case.get("name"), (case.find("failure").get("message") if case.find("failure") is not None else ""))
+            for case in ElementTree.parse(junit).iter("testcase")
+            if student_filter(case.get("name").partition("[")[2].rpartition("-")[0])}
 
 
 def test_every_fixture_student_gets_the_expected_points(class_run):
@@ -103,20 +113,45 @@ def test_the_summary_table_and_the_seed_are_printed(class_run):
     assert re.search(r"seed (\d+): --grade-seed \1 draws the same hidden inputs again", run.stdout)
 
 
+@pytest.fixture(scope="module")
+def statement_class_run(tmp_path_factory):
+    """tests/fixtures/class, plus a student whose name is markup (an exact copy of Emma's work),
+    graded with feedback pages and the class report: one run for the layout and the pages."""
+    import shutil
+    place = tmp_path_factory.mktemp("statement-class")
+    classroom = place / "class"
+    shutil.copytree(FIXTURES / "class", classroom)
+    shutil.copytree(FIXTURES / "class" / "Emma Johnson", classroom / MARKUP_NAME)
+    run = grade(str(classroom), "--gradebook", str(place / "g.csv"), "--feedback", str(place / "feedback"),
+                "--report", str(place / "report.html"))
+    return run, place, classroom
+
+
+MARKUP_NAME = "<img src=x onerror=alert(1)>"
+
+
 @pytest.mark.parametrize("layout, expected", [
     ("class", "expected_class.csv"), ("lms/moodle", "expected_moodle.csv"), ("lms/canvas", "expected_canvas.csv"),
     ("moodle.zip", "expected_moodle.csv"),
 ])
-def test_students_written_from_the_statement_get_what_a_fair_instructor_gives(tmp_path, layout, expected):
+def test_students_written_from_the_statement_get_what_a_fair_instructor_gives(tmp_path, layout, expected, request):
     """tests/fixtures/WHY.md says why each of these students gets these points."""
-    classroom = FIXTURES / layout
-    if layout.endswith(".zip"):  # the LMS's "download all" zip, made here (no binary in the repository)
-        classroom = tmp_path / layout
-        with zipfile.ZipFile(classroom, "w") as zipped:
-            for path in sorted((FIXTURES / "lms" / "moodle").rglob("*")):
-                zipped.write(path, path.relative_to(FIXTURES / "lms"))
-    run = grade(str(classroom), "--gradebook", str(tmp_path / "g.csv"))
-    assert same_grades(tmp_path / "g.csv", FIXTURES / expected), run.stdout[-4000:]
+    if layout == "class":  # graded once with the feedback test's run, which adds a copy of Emma
+        run, place, _ = request.getfixturevalue("statement_class_run")
+        book = read_gradebook(place / "g.csv")
+        assert book.pop(MARKUP_NAME) == {**book["Emma Johnson"], "student": MARKUP_NAME}, run.stdout[-4000:]
+        wanted = read_gradebook(FIXTURES / expected)
+        assert {name: {column: row[column] for column in next(iter(wanted.values()))} for name, row in book.items()} \
+            == wanted, run.stdout[-4000:]
+    else:
+        classroom = FIXTURES / layout
+        if layout.endswith(".zip"):  # the LMS's "download all" zip, made here (no binary in the repository)
+            classroom = tmp_path / layout
+            with zipfile.ZipFile(classroom, "w") as zipped:
+                for path in sorted((FIXTURES / "lms" / "moodle").rglob("*")):
+                    zipped.write(path, path.relative_to(FIXTURES / "lms"))
+        run = grade(str(classroom), "--gradebook", str(tmp_path / "g.csv"))
+        assert same_grades(tmp_path / "g.csv", FIXTURES / expected), run.stdout[-4000:]
     for line in run.stdout.split("lost points:")[-1].splitlines():
         assert len(line) < 400
     if layout == "class":
@@ -128,26 +163,21 @@ def test_students_written_from_the_statement_get_what_a_fair_instructor_gives(tm
                    for line in isabella), isabella
 
 
-def test_feedback_and_class_report_for_the_class(tmp_path):
+def test_feedback_and_class_report_for_the_class(statement_class_run):
     """One feedback page per student naming every question; the report finds the planted pair only;
     a student's name is text, never markup."""
-    import shutil
-    classroom = tmp_path / "class"
-    shutil.copytree(FIXTURES / "class", classroom)
-    shutil.copytree(FIXTURES / "class" / "Emma Johnson", classroom / "<img src=x onerror=alert(1)>")
-    run = grade(str(classroom), "--gradebook", str(tmp_path / "g.csv"), "--feedback", str(tmp_path / "feedback"),
-                "--report", str(tmp_path / "report.html"))
+    run, place, classroom = statement_class_run
     students = len([folder for folder in classroom.iterdir() if folder.is_dir()])
-    assert f"feedback written to {tmp_path / 'feedback'} ({students} pages, one per student)" in run.stdout, \
+    assert f"feedback written to {place / 'feedback'} ({students} pages, one per student)" in run.stdout, \
         run.stdout[-3000:]
-    assert f"class report written to {tmp_path / 'report.html'}" in run.stdout
-    pages = sorted((tmp_path / "feedback").glob("*.html"))
+    assert f"class report written to {place / 'report.html'}" in run.stdout
+    pages = sorted((place / "feedback").glob("*.html"))
     assert len(pages) == students
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert all(question in text for question in questions.QUESTION_IDS + questions.BONUS_IDS), page
         assert "<img src=x" not in text and "<script" not in text
-    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    report = (place / "report.html").read_text(encoding="utf-8")
     pairs = re.findall(r'<h3><span>([^<]*)</span> <span class="points">score', report)
     # the planted near-copy, and the <img> student, who is an exact copy of Emma made above
     assert sorted(pairs) == ["&lt;img src=x onerror=alert(1)&gt; &amp; Emma Johnson", "Ada Okafor &amp; Tom Weller"], pairs
@@ -155,17 +185,23 @@ def test_feedback_and_class_report_for_the_class(tmp_path):
     assert "sum instead of mean" in report  # Emma's MSE, grouped by the kind of mistake
 
 
-def test_seeds_change_the_hidden_inputs_not_the_grades_and_a_seed_reproduces_a_run(tmp_path):
+def test_seeds_change_the_hidden_inputs_not_the_grades_and_a_seed_reproduces_a_run(class_run, tmp_path):
+    """Run a is the fixture class's (seed 11), read for the students -k "hard or correct" selects;
+    b grades them with another seed, a2 with the same seed again."""
+    def selected(student):
+        return "hard" in student.lower() or "correct" in student.lower()
+
     def run_with(seed, name):
         grade(str(FIXTURES / "submissions"), "--gradebook", str(tmp_path / f"{name}.csv"), "--grade-seed", str(seed),
               "--junitxml", str(tmp_path / f"{name}.xml"), "-k", "hard or correct", *FAST_LIMITS)
-        reasons = {(case.get("name"), (case.find("failure").get("message") if case.find("failure") is not None else ""))
-                   for case in ElementTree.parse(tmp_path / f"{name}.xml").iter("testcase")}
-        return read_gradebook(tmp_path / f"{name}.csv"), reasons
+        return read_gradebook(tmp_path / f"{name}.csv"), reasons_in(tmp_path / f"{name}.xml")
 
-    book_a, reasons_a = run_with(11, "a")
+    _, folder, _ = class_run
+    book_a = {name: row for name, row in read_gradebook(folder / "grades.csv").items() if selected(name)}
+    reasons_a = reasons_in(folder / "junit.xml", selected)
     book_b, reasons_b = run_with(22, "b")
-    book_a2, reasons_a2 = run_with(11, "a2")
+    book_a2, reasons_a2 = run_with(CLASS_SEED, "a2")
+    assert len(book_a) == 4
     assert book_a == book_b == book_a2
     assert {row["total"] for name, row in book_a.items() if name.startswith("correct")} == {"8"}
     assert reasons_a == reasons_a2 and reasons_a != reasons_b  # the hard-coded student's hidden checks differ
