@@ -23,9 +23,13 @@ $(READY): requirements.txt pyproject.toml
 lab: $(READY)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) $(ARGS)
 
-## make test: re-run the solution notebooks (nbval) and run tests/
+## make test: re-run the solution notebooks (nbval) and run tests/, on every CPU (pytest-xdist:
+## one worker per CPU, at most 4; each test file and each notebook stays on one worker, so that a
+## module's shared grading run is made once and a notebook's cells run in order in one kernel).
+## PYTHONDONTWRITEBYTECODE is lifted here: each worker would otherwise rewrite every test module's
+## asserts again (3 s of CPU each); the caches go to __pycache__/ (ignored by git).
 test: $(READY)
-	$(BIN)/pytest --nbval $(ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest --nbval --numprocesses=auto --maxprocesses=4 --dist=loadscope $(ARGS)
 
 ## make test-browser: run every notebook in JupyterLab in a headless Chromium (tests/browser/)
 $(VENV)/.browser-ready: tests/browser/requirements.txt $(READY)
