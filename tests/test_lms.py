@@ -259,8 +259,14 @@ def home(tmp_path_factory):
     return home
 
 
+# What `make test ARGS=...` hands down to every make below it (MAKEFLAGS carries command-line
+# variables): a README command is typed into a fresh shell, so it gets none of it. With them,
+# `make grade` once added the suite's own test paths to the grader's pytest and never ended.
+FROM_AN_OUTER_MAKE = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "ARGS", "SUBMISSIONS", "GRADEBOOK"}
+
+
 def run(command, home):
-    env = {**os.environ, "HOME": str(home)}
+    env = {**{k: v for k, v in os.environ.items() if k not in FROM_AN_OUTER_MAKE}, "HOME": str(home)}
     return subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
