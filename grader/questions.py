@@ -429,7 +429,7 @@ def must_show(evidence, what, expected, label, computed=False):
                        f"{seen.text}: a list of candidates is not an answer", "hidden check", expected)
         return f"{what} accepted as rounded ({seen.text} in {seen.where})"
     if how == "too rounded":
-        raise Lost(f"{what}: shown as {seen.text} ({seen.where}), rounded to {shown.significant_digits(seen.text)} "
+        raise Lost(f"{what}: shown as {seen.text} ({seen.where}), rounded to {seen.digits} "
                    f"significant digits; show at least {shown.MIN_SIGNIFICANT} (expected {expected!r})",
                    "wrong value", expected, seen.value)
     if seen is not None:

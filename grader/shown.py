@@ -125,10 +125,6 @@ def matches(shown, expected):
     return None
 
 
-def labelled(shown, label):
-    return re.search(label, shown.line, flags=re.IGNORECASE) is not None
-
-
 def too_rounded(shown, expected):
     """Equal to the expected value rounded like it, but with too few digits to tell."""
     return "." in shown.text and abs(shown.value - expected) <= 0.5 * 10.0 ** -decimals(shown.text) * (1 + 1e-9)
