@@ -218,11 +218,11 @@ def value_error(what, value, expected, statement):
 
 
 def first_failure(values, expected):
-    """The index of the first value that is not its expected number, or None."""
+    """The index of the first value that is not its expected number (or is missing), or None."""
     for index, (value, wanted) in enumerate(zip(values, expected)):
         if "v" not in value or not close(value["v"], wanted):
             return index
-    return None
+    return None if len(values) >= len(expected) else len(values)
 
 
 def passing_version(results, expected, describe, missing):

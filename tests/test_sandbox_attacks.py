@@ -106,6 +106,24 @@ for folder in (tempfile.gettempdir(), ".", os.environ.get("HOME", ".")):
     except OSError as error:
         print(folder, error)
 '''
+FORGE_THE_REPORT = '''\
+# a red-team pass: write the grader's report lines itself, one value per check (the statement's
+# example, known from the check cells), so that a pairwise comparison would skip the hidden cases
+import gc, json, os, stat
+job = next(o for o in gc.get_objects() if isinstance(o, dict) and "probes" in o and "cells" in o and "limits" in o)
+fd = next(n for n in range(3, 64) if os.path.exists(f"/proc/self/fd/{n}") and stat.S_ISFIFO(os.fstat(n).st_mode))
+known = {"neuron": 0.9990889488055994, "network": 0.9524917424084265,
+          "log_loss_custom": 0.5472899351247816, "regression": 7.0}
+def send(message):
+    os.write(fd, ("\\n" + json.dumps(message) + "\\n").encode())
+send({"event": "cells", "compiled": [], "cells": [{"index": 0, "text": "", "problem": None, "check": False}]})
+for probe in job["probes"]:
+    send({"event": "probe", "id": probe})
+    results = [{"label": "Neuron", "values": [{"v": known[probe]}]}] if probe in known else []
+    send({"event": "probed", "id": probe, "results": results})
+send({"event": "done"})
+os._exit(0)
+'''
 PRINT_A_MILLION_NUMBERS = '''\
 print("1 " * 500000)  # 1 MiB on one line, the most a cell may print
 print(" ".join(str(n / 7) for n in range(40000)))
@@ -161,7 +179,7 @@ def attacked_run(tmp_path_factory):
                                                              downloads=str(downloads / "*.zip")),
                "reads the machine": READ_THE_MACHINE.format(gradebook=str(earlier)),
                "fills the disk": FILL_THE_DISK, "forges a huge number": FORGE_A_HUGE_NUMBER,
-               "prints a million numbers": PRINT_A_MILLION_NUMBERS}
+               "prints a million numbers": PRINT_A_MILLION_NUMBERS, "forges the report": FORGE_THE_REPORT}
     for attacker, source in list(attacks.items()):
         folder = classroom / attacker
         folder.mkdir()
