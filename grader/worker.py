@@ -154,15 +154,35 @@ def attempt(function, seconds):
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def attempt_all(calls, seconds):
-    """attempt() each call; after one that runs out of time, the rest are not tried."""
-    values = []
+def attempt_all(calls, seconds, function=None, guess=False):
+    """attempt() each call; after one that runs out of time, the rest are not tried.
+
+    `function`: the student's callable behind the calls, remembered if it runs out of time. A
+    guess (a probe that tries whatever in the notebook might be the answer) does not call one
+    again: an endless loop would otherwise cost the full limit in every probe that finds it."""
+    key = callable_key(function) if function is not None else None
+    if guess and key in ENDLESS:
+        return [{"e": f"not tried: it did not finish within {seconds:g} s in an earlier call"}] * len(calls)
+    values, endless = [], False
     for call in calls:
-        if values and values[-1].get("e", "").startswith("did not finish"):
+        if endless:
             values.append({"e": "not tried: an earlier call did not finish"})
         else:
             values.append(attempt(call, seconds))
+            endless = values[-1].get("e", "").startswith("did not finish")
+    if endless and key is not None:
+        ENDLESS[key] = function  # kept alive, so that its id is not given to another object
     return values
+
+
+ENDLESS = {}  # the student's callables that ran out of time in a probe of this file: key -> callable
+
+
+def callable_key(function):
+    """The same function, or the same method of the same object (which may not be hashable)."""
+    if inspect.ismethod(function):
+        return id(function.__self__), id(function.__func__)
+    return id(function)
 
 
 # --- the probes: the student's functions on the grader's inputs ---------------------------
@@ -212,7 +232,8 @@ def arrays(args):
 def probe_function(spec, versions, seconds):
     results = []
     for label, function in versions.get(spec["name"], []):
-        values = attempt_all([lambda case=case: function(*arrays(case["args"])) for case in spec["cases"]], seconds)
+        values = attempt_all([lambda case=case: function(*arrays(case["args"])) for case in spec["cases"]], seconds,
+                             function)
         results.append({"label": label, "values": values})
     return results
 
@@ -224,7 +245,8 @@ def probe_matching(spec, namespace, seconds):
     for name, value in list(namespace.items()):
         if name.startswith("_") or not pattern.search(name) or not callable(value) or isinstance(value, type):
             continue
-        values = attempt_all([lambda case=case: value(*arrays(case["args"])) for case in spec["cases"]], seconds)
+        values = attempt_all([lambda case=case: value(*arrays(case["args"])) for case in spec["cases"]], seconds,
+                             value, guess=True)
         results.append({"label": name, "values": values, "own": own_function(value)})
         if len(results) >= MAX_CANDIDATES:
             break
@@ -262,14 +284,14 @@ def probe_predictors(spec, namespace, seconds, seen=()):
         calls = None
         feedforward = getattr(value, "feedforward", None) if not isinstance(value, types.FunctionType) else None
         if callable(feedforward):
-            calls = [lambda row=row: feedforward(*row) for row in rows]
+            calls, called = [lambda row=row: feedforward(*row) for row in rows], feedforward
         elif own_function(value) and required_positional(value) == 2:
-            calls = [lambda row=row: value(*row) for row in rows]
+            calls, called = [lambda row=row: value(*row) for row in rows], value
         elif own_function(value) and required_positional(value) == 1:
-            calls = [lambda: value(np.array(rows, dtype=float))]
+            calls, called = [lambda: value(np.array(rows, dtype=float))], value
         if calls is None:
             continue
-        values = attempt_all(calls, seconds)
+        values = attempt_all(calls, seconds, called, guess=True)
         results.append({"label": name, "values": values})
         if len(results) >= MAX_CANDIDATES:
             break

@@ -527,6 +527,26 @@ def test_a_cell_that_ignores_its_time_limit_is_killed_and_the_file_runs_again_wi
     assert "code cell 2: the process ignored the 2 s limit" in run.problems[0]
 
 
+def test_an_endless_function_is_called_once_by_the_probes(tmp_path):
+    """A log loss that never returns: its own probe stops at the first case that runs out of time
+    (it went on with every other case: 3 limits), and the probes that try whatever might be a log
+    loss or a predictor do not call it again. A function that returns is still tried by all."""
+    run = run_one(tmp_path, ["def log_loss_custom(y_true, y_pred):\n    while True:\n        pass",
+                             "def my_mse(y, p):\n    return 0.5"])
+    probes = run.report["probes"]
+    [own] = probes["log_loss_custom"]
+    assert own["values"][0]["e"].startswith("did not finish within 2 s"), own
+    assert all(value["e"] == "not tried: an earlier call did not finish" for value in own["values"][1:]), own
+    for probe in ("log_loss_named", "predictors"):
+        [guess] = [result for result in probes[probe] if result["label"] == "log_loss_custom"]
+        assert all(value["e"] == "not tried: it did not finish within 2 s in an earlier call"
+                   for value in guess["values"]), (probe, guess)
+    [mse] = [result for result in probes["mse_named"] if result["label"] == "my_mse"]
+    assert mse["values"] == [{"v": 0.5}] * len(mse["values"])
+    assert [result["values"] for result in probes["predictors"] if result["label"] == "my_mse"] == \
+        [[{"v": 0.5}] * 4]
+
+
 def test_one_wall_clock_budget_for_all_the_runs_of_a_file(tmp_path):
     """Issue 16: each re-run restarted the clock ("3 files took 73 s under --grade-timeout 6").
     Five cells that each die after 2 s would take five runs, 10 s, with a clock per run."""
