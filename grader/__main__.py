@@ -31,10 +31,13 @@ def main(argv=None):
         sandbox.start_fork_server(contained="--grade-no-contain" not in rest)
     # nbval re-runs the project's notebooks, which grading does not do: without it (and without
     # the options pytest.ini passes it) pytest starts in a fraction of the time.
-    return int(pytest.main([f"--rootdir={ROOT}", "-c", str(ROOT / "pytest.ini"), "-p", "no:cacheprovider",
-                            "-p", "no:nbval", "-o", "addopts=",
-                            "-W", "ignore::pytest.PytestAssertRewriteWarning",  # grader is imported already
-                            f"--submissions={submissions}", *rest, str(ROOT / "tests" / "test_questions.py")]))
+    try:
+        return int(pytest.main([f"--rootdir={ROOT}", "-c", str(ROOT / "pytest.ini"), "-p", "no:cacheprovider",
+                                "-p", "no:nbval", "-o", "addopts=",
+                                "-W", "ignore::pytest.PytestAssertRewriteWarning",  # grader is imported already
+                                f"--submissions={submissions}", *rest, str(ROOT / "tests" / "test_questions.py")]))
+    finally:
+        sandbox.stop_fork_server()
 
 
 if __name__ == "__main__":

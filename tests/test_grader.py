@@ -15,7 +15,7 @@ import pytest
 from sklearn.metrics import log_loss, mean_squared_error
 
 import statement as S
-from conftest import ROOT, as_at_a_terminal
+from conftest import ROOT, as_at_a_terminal, processes_with
 from grader import gradebook, intake, questions, reference, shown
 from grader.sandbox import Limits, Report, Sandbox, read_cells
 
@@ -293,9 +293,19 @@ def test_gradebook_names_cannot_start_a_formula_and_the_file_has_usual_permissio
 
 
 def test_an_unwritable_gradebook_folder_stops_before_grading(tmp_path):
-    run = grade(str(FIXTURES / "submissions"), "--gradebook", str(tmp_path / "nowhere" / "grades.csv"))
-    assert run.returncode == 4 and "does not exist" in run.stderr, run.stderr[-1000:]
-    assert "test_question" not in run.stdout
+    """... and stops the fork server it started (early, to import while pytest starts up) at
+    once: it went on importing the students' libraries for 2 s after the grader had exited."""
+    marker = tmp_path / "grader-run-7d1c"  # on the server's command line (sys_path=[...]): finds it
+    marker.mkdir()
+    command = [sys.executable, "-m", "grader", str(FIXTURES / "submissions"),
+               "--gradebook", str(tmp_path / "nowhere" / "grades.csv")]
+    with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:  # not pipes: a server
+        run = subprocess.run(command, cwd=ROOT, stdout=out, stderr=err, timeout=400,  # left would hold them
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(marker), os.environ.get("PYTHONPATH")]))})
+    stdout, stderr = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+    assert run.returncode == 4 and "does not exist" in stderr, stderr[-1000:]
+    assert "test_question" not in stdout
+    assert processes_with(str(marker)) == [], "the fork server outlived a refused run"
 
 
 # --- finding students and files --------------------------------------------------------------
