@@ -14,7 +14,7 @@ import time
 import nbformat
 import pytest
 
-from conftest import ROOT, without_outputs
+from conftest import ROOT, processes_with, without_outputs
 from grader.questions import NOTEBOOKS, QUESTION_IDS
 
 MARK = "grader-hostile-probe-7f3a"  # in the command line of every process a probe starts
@@ -69,8 +69,7 @@ def digest(folder):
 
 
 def marked_processes():
-    run = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True)
-    return [line for line in run.stdout.splitlines() if MARK in line and "ps -eo" not in line]
+    return processes_with(MARK)
 
 
 def until_no_marked_process(seconds):
