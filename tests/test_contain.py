@@ -598,27 +598,47 @@ def test_budgets_are_set(workdir, uid):
         line.startswith("memory budget: no writable memory cgroup") for line in result["notes"]), result
 
 
-def _hold_memory(megabytes, seconds):
+def _hold_memory(megabytes, holding, release):
+    """Take `megabytes` and touch every page (resident, not only reserved), say so on `holding`,
+    and keep it until `release` is closed."""
     block = bytearray(megabytes * 2**20)
-    for index in range(0, len(block), 4096):  # touched: resident, not only reserved
+    for index in range(0, len(block), 4096):
         block[index] = 1
-    time.sleep(seconds)
+    os.write(holding, b"+")
+    os.read(release, 1)
     return block
 
 
 def test_memory_is_one_budget_for_all_the_processes_of_a_file(workdir, uid):
     """Issue 16: "three children held 4.8 GiB under a 2 GiB limit". Three processes of 120 MiB
-    each under a budget of 256 MiB: not all three can hold theirs."""
+    each under a budget of 256 MiB: not all three can hold theirs. They hold it until all three
+    do (a budget that does not hold) or one of them is killed (one that does)."""
     def hostile(send):
+        holding_r, holding_w = os.pipe()
+        release_r, release_w = os.pipe()
         children = []
         for _ in range(3):
             child = os.fork()
             if child == 0:
-                _hold_memory(120, 3)
+                os.close(holding_r)
+                os.close(release_w)
+                _hold_memory(120, holding_w, release_r)
                 os._exit(0)
             children.append(child)
-        endings = [os.waitpid(child, 0)[1] for child in children]
-        send({"killed": sum(os.WIFSIGNALED(status) for status in endings)})
+        os.close(holding_w)
+        os.close(release_r)
+        holding, ended = 0, {}
+        deadline = time.monotonic() + 30
+        while holding < 3 and not ended and time.monotonic() < deadline:
+            if select.select([holding_r], [], [], 0.02)[0]:
+                holding += len(os.read(holding_r, 3))
+            for child in children:
+                pid, status = os.waitpid(child, os.WNOHANG)
+                if pid:
+                    ended[child] = status
+        os.close(release_w)  # all let go
+        endings = [ended[child] if child in ended else os.waitpid(child, 0)[1] for child in children]
+        send({"killed": sum(os.WIFSIGNALED(status) for status in endings), "held at once": holding})
 
     run = Run(hostile, workdir, uid, memory_bytes=256 * 2**20)
     notes = run.receive()
