@@ -48,6 +48,64 @@ def processes_with(text):
     return found
 
 
+class WarmGrader:
+    """tests/warm_grader.py, started on first use, one per pytest process (each xdist worker)."""
+    process = None
+    runs = 0
+
+    @classmethod
+    def grade(cls, argv, cwd=ROOT, timeout=400, text=True):
+        import json
+        import select
+        import subprocess
+        import sys
+        import tempfile
+        import time
+        if cls.process is None or cls.process.poll() is not None:
+            cls.process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "warm_grader.py")], cwd=ROOT,
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        command = [sys.executable, "-m", "grader", *map(str, argv)]
+        with tempfile.TemporaryDirectory(prefix="warm-grader-") as folder:
+            out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+            cls.process.stdin.write(json.dumps({"argv": command[3:], "cwd": str(cwd),
+                                                "stdout": str(out), "stderr": str(err)}) + "\n")
+            cls.process.stdin.flush()
+            deadline = time.monotonic() + timeout
+            while not select.select([cls.process.stdout], [], [], max(0, deadline - time.monotonic()))[0]:
+                if time.monotonic() >= deadline:
+                    cls.stop(kill=True)
+                    raise subprocess.TimeoutExpired(command, timeout)
+            reply = cls.process.stdout.readline()
+            if not reply:
+                raise RuntimeError(f"the warm grader ended during a run: {err.read_text()[-3000:]}")
+            cls.runs += 1
+            outputs = [path.read_bytes() for path in (out, err)]
+            if text:  # as subprocess.run(text=True) decodes them
+                outputs = [output.decode(errors="replace") for output in outputs]
+            return subprocess.CompletedProcess(command, json.loads(reply)["returncode"], *outputs)
+
+    @classmethod
+    def stop(cls, kill=False):
+        if cls.process is None:
+            return
+        if kill:
+            cls.process.kill()
+        else:
+            cls.process.stdin.close()
+        cls.process.wait(timeout=60)
+        cls.process = None
+
+
+def grade_warm(*argv, cwd=ROOT, timeout=400, text=True):
+    """What `python -m grader ARGV` run in `cwd` gives (returncode, stdout, stderr), from a grader
+    process kept warm between the runs of this pytest process (tests/warm_grader.py says when)."""
+    return WarmGrader.grade(argv, cwd, timeout, text)
+
+
+def pytest_sessionfinish(session):
+    WarmGrader.stop()
+
+
 def code_cells(path):
     """The source of each code cell of a notebook, in order."""
     import nbformat

@@ -7,14 +7,12 @@ and the gradebook is the one the grader wrote.
 """
 import csv
 import hashlib
-import subprocess
-import sys
 import time
 
 import nbformat
 import pytest
 
-from conftest import ROOT, processes_with, without_outputs
+from conftest import ROOT, grade_warm, processes_with, without_outputs
 from grader.questions import NOTEBOOKS, QUESTION_IDS
 
 MARK = "grader-hostile-probe-7f3a"  # in the command line of every process a probe starts
@@ -102,9 +100,8 @@ def hostile_class(tmp_path_factory):
                 notebook.cells.insert(1, cell)
             nbformat.write(notebook, classroom / name / notebook_name)
     before = {"grader": digest(ROOT / "grader"), "data": digest(ROOT / "data"), "class": digest(classroom)}
-    run = subprocess.run([sys.executable, "-m", "grader", str(classroom), "--gradebook", str(gradebook),
-                          "--grade-timeout", "30", "--grade-cell-timeout", "6", "--grade-jobs", "3"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+    run = grade_warm(classroom, "--gradebook", gradebook, "--grade-timeout", "30", "--grade-cell-timeout", "6",
+                     "--grade-jobs", "3", timeout=900)
     until_no_marked_process(seconds=8)  # longer than the detached writer would wait
     after = {"grader": digest(ROOT / "grader"), "data": digest(ROOT / "data"), "class": digest(classroom)}
     with open(gradebook, newline="", encoding="utf-8") as handle:

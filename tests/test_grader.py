@@ -15,7 +15,7 @@ import pytest
 from sklearn.metrics import log_loss, mean_squared_error
 
 import statement as S
-from conftest import ROOT, as_at_a_terminal, processes_with
+from conftest import ROOT, as_at_a_terminal, grade_warm, processes_with
 from grader import gradebook, intake, questions, reference, shown
 from grader.sandbox import Limits, Report, Sandbox, read_cells
 
@@ -50,9 +50,9 @@ def same_grades(gradebook, expected_file):
 
 
 def grade(*options, timeout=400):
-    """Run the grader as an instructor does (python -m grader CLASS ...), in a subprocess."""
-    command = [sys.executable, "-m", "grader", *options]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    """What `python -m grader CLASS ...` gives, from the warm grader (conftest.grade_warm). The
+    tests of the command itself (from another folder, interrupted, refused) start it afresh."""
+    return grade_warm(*options, timeout=timeout)
 
 
 CLASS_SEED = 11  # the fixture class's run; the seeds test grades part of the class again with it

@@ -6,13 +6,11 @@ earns, and the correct student keeps 8/8.
 """
 import csv
 import math
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
-from conftest import ROOT, without_outputs
+from conftest import ROOT, grade_warm, without_outputs
 from grader import questions, reference
 from grader.questions import NOTEBOOKS, QUESTION_IDS
 
@@ -44,7 +42,6 @@ _float = builtins.float
 builtins.float = lambda *a: 0.9990889488055994
 '''
 STACK_READER = '''\
-import sys
 class Answer:
     def __float__(self):
         frame = sys._getframe()
@@ -201,9 +198,8 @@ def hostile_run(tmp_path_factory):
             add_cell(notebook, FROM_CHECK_MESSAGES[name])
         nbformat.write(notebook, copies / name)
     gradebook = classroom.parent / "hostile.csv"
-    run = subprocess.run([sys.executable, "-m", "grader", str(classroom), "--gradebook", str(gradebook),
-                          "--grade-timeout", "20", "--grade-cell-timeout", "3"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = grade_warm(classroom, "--gradebook", gradebook, "--grade-timeout", "20", "--grade-cell-timeout", "3",
+                     timeout=600)
     with open(gradebook, newline="", encoding="utf-8") as handle:
         return run, {row["student"]: row for row in csv.DictReader(handle)}
 

@@ -11,7 +11,6 @@ import html
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -22,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reporting_class  # noqa: E402
-from conftest import ROOT, without_outputs  # noqa: E402
+from conftest import ROOT, grade_warm, without_outputs  # noqa: E402
 
 from grader import feedback, gradebook, shown, similarity  # noqa: E402
 from grader.feedback import KIND_WORDS, QUESTION_IDS, write_feedback  # noqa: E402
@@ -291,10 +290,9 @@ def class_run(tmp_path_factory):
         nbformat.write(without_outputs(ROOT / "ex01_neuron.ipynb"), handle)
     out = classroom.parent
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "grader", str(classroom), "--gradebook", str(out / "g.csv"),
-                          "--feedback", str(out / "feedback"), "--report", str(out / "report.html"),
-                          "--grade-timeout", "30", "--grade-cell-timeout", "5"],
-                         cwd=ROOT, capture_output=True, timeout=900)
+    run = grade_warm(classroom, "--gradebook", out / "g.csv", "--feedback", out / "feedback",
+                     "--report", out / "report.html", "--grade-timeout", "30", "--grade-cell-timeout", "5",
+                     timeout=900, text=False)
     seconds = time.perf_counter() - start
     stdout = run.stdout.decode("utf-8", "backslashreplace")
     with open(out / "g.csv", newline="", encoding="utf-8") as handle:

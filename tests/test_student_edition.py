@@ -15,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import NOTEBOOKS, ROOT, code_cells
+from conftest import NOTEBOOKS, ROOT, code_cells, grade_warm
 from grader.questions import ALL_NOTEBOOKS, QUESTION_IDS
 import statement as S
 from student_edition import (BEGIN, BEGIN_PASTE, END, END_PASTE, MarkerError, hint, solution_regions,
@@ -199,8 +199,7 @@ def complete(edition, solution):
 
 def grade_total(folder, tmp_path):
     gradebook = tmp_path / "grades.csv"
-    run = subprocess.run([sys.executable, "-m", "grader", str(folder), "--gradebook", str(gradebook)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    run = grade_warm(folder, "--gradebook", gradebook, timeout=300)
     with open(gradebook, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return run, rows
