@@ -54,7 +54,7 @@ class WarmGrader:
     runs = 0
 
     @classmethod
-    def grade(cls, argv, cwd=ROOT, timeout=400, text=True):
+    def grade(cls, argv, cwd=ROOT, timeout=400, text=True, env=None):
         import json
         import select
         import subprocess
@@ -67,7 +67,7 @@ class WarmGrader:
         command = [sys.executable, "-m", "grader", *map(str, argv)]
         with tempfile.TemporaryDirectory(prefix="warm-grader-") as folder:
             out, err = Path(folder) / "stdout", Path(folder) / "stderr"
-            cls.process.stdin.write(json.dumps({"argv": command[3:], "cwd": str(cwd),
+            cls.process.stdin.write(json.dumps({"argv": command[3:], "cwd": str(cwd), "env": env or {},
                                                 "stdout": str(out), "stderr": str(err)}) + "\n")
             cls.process.stdin.flush()
             deadline = time.monotonic() + timeout
@@ -96,10 +96,11 @@ class WarmGrader:
         cls.process = None
 
 
-def grade_warm(*argv, cwd=ROOT, timeout=400, text=True):
-    """What `python -m grader ARGV` run in `cwd` gives (returncode, stdout, stderr), from a grader
-    process kept warm between the runs of this pytest process (tests/warm_grader.py says when)."""
-    return WarmGrader.grade(argv, cwd, timeout, text)
+def grade_warm(*argv, cwd=ROOT, timeout=400, text=True, env=None):
+    """What `python -m grader ARGV` run in `cwd` (with `env` added to its environment) gives
+    (returncode, stdout, stderr), from a grader process kept warm between the runs of this pytest
+    process (tests/warm_grader.py says when)."""
+    return WarmGrader.grade(argv, cwd, timeout, text, env)
 
 
 def pytest_sessionfinish(session):

@@ -13,7 +13,7 @@ import zipfile
 import nbformat
 import pytest
 
-from conftest import ROOT, as_at_a_terminal
+from conftest import ROOT, as_at_a_terminal, grade_warm
 from grader import gradebook, intake
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -257,16 +257,18 @@ def test_a_student_is_their_lms_id_when_there_is_one():
 
 # --- whole grading runs ------------------------------------------------------------------------
 
+DEEP_TEMP = "a temp folder as deep as a test's own, or a home folder's on a cluster"
+
+
 def grade(classroom, tmp_path, *options, timeout=400):
-    """Grade as an instructor does, with the temp folder in tmp_path to see what is left in it.
-    Deep on purpose: a Unix socket's path has at most 107 bytes, and the fork server's socket
-    once went into TMPDIR ("AF_UNIX path too long": no gradebook)."""
-    temp = tmp_path / "a temp folder as deep as a test's own, or a home folder's on a cluster"
+    """Grade with the temp folder in tmp_path, to see what is left in it (the warm grader, see
+    conftest.grade_warm). Deep on purpose: a Unix socket's path has at most 107 bytes, and the
+    fork server's socket once went into TMPDIR ("AF_UNIX path too long": no gradebook); the
+    interrupted run below starts python -m grader afresh in such a folder."""
+    temp = tmp_path / DEEP_TEMP
     temp.mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "grader", str(classroom), "--gradebook", str(tmp_path / "g.csv"),
-               "--grade-timeout", "20", "--grade-cell-timeout", "5", *options]
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "TMPDIR": str(temp)})
+    run = grade_warm(classroom, "--gradebook", tmp_path / "g.csv", "--grade-timeout", "20",
+                     "--grade-cell-timeout", "5", *options, timeout=timeout, env={"TMPDIR": str(temp)})
     return run, temp
 
 

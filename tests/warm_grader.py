@@ -8,12 +8,14 @@ is interrupted) send their command line here instead: this process runs the same
 keeps the fork server it started for the next class. The README's commands, the attacks on the
 grading machine and the interrupted runs still start `python -m grader` afresh.
 
-Protocol: one JSON object per line on stdin ({"argv", "cwd", "stdout", "stderr"}); one line per
-run on stdout ({"returncode"}). It ends when stdin closes.
+Protocol: one JSON object per line on stdin ({"argv", "cwd", "stdout", "stderr", "env"}: env is
+what the run's environment changes, such as TMPDIR); one line per run on stdout ({"returncode"}).
+It ends when stdin closes.
 """
 import json
 import os
 import sys
+import tempfile
 import threading
 import traceback
 
@@ -39,6 +41,9 @@ def run(command, request):
         os.dup2(opened, fd)
         os.close(opened)
     threads = set(threading.enumerate())
+    environment = dict(os.environ)
+    os.environ.update(request.get("env", {}))
+    tempfile.tempdir = None  # found again from TMPDIR
     try:
         os.chdir(request["cwd"])
         return command.main(request["argv"])
@@ -57,6 +62,9 @@ def run(command, request):
             os.dup2(kept, fd)
             os.close(kept)
         os.chdir(folder)
+        os.environ.clear()
+        os.environ.update(environment)
+        tempfile.tempdir = None
 
 
 if __name__ == "__main__":
