@@ -7,6 +7,8 @@ and the gradebook is the one the grader wrote.
 """
 import csv
 import hashlib
+import os
+import re
 import time
 
 import nbformat
@@ -110,10 +112,18 @@ def hostile_class(tmp_path_factory):
 
 
 def test_the_hostile_students_are_contained(hostile_class):
+    """All of the containment; as an ordinary user, who has no cgroup to write, all but the CPU and
+    memory budgets (these probes meet the namespaces, the root and Landlock, not the budgets)."""
     run, _, _, _ = hostile_class
-    assert ("containment: each file in its own user, mount, PID and network namespaces" in run.stdout
+    header = next((line for line in run.stdout.splitlines() if line.startswith("containment: ")), "")
+    if header.startswith("containment: partial, it could not: ") and os.geteuid() != 0:
+        missing = set(re.findall(r"(?:: |; )(CPU share|memory budget|process budget|namespaces|home|disk|Landlock|"
+                                 r"network|signals|PR_SET_\w+|ptrace)\b", header))
+        assert missing == {"CPU share", "memory budget"}, header
+        return
+    assert ("containment: each file in its own user, mount, PID and network namespaces" in header
             or "containment: each file as PID 1 of its own PID namespace, in its own mount and network namespaces"
-            in run.stdout), run.stdout[:2000]
+            in header), run.stdout[:2000]
 
 
 def test_every_student_keeps_the_points_of_their_work(hostile_class):
