@@ -26,9 +26,8 @@ def main(argv=None):
               "--lms-points scaled|scaled+bonus|total|total+bonus (default scaled), --lms-assignment TITLE_OR_ID")
         return 0 if argv else 2
     submissions, rest = argv[0], argv[1:]
-    if Path(submissions).exists():
-        # it imports NumPy, matplotlib... while pytest starts up
-        sandbox.start_fork_server(contained="--grade-no-contain" not in rest)
+    # The plugin starts the fork server once the run's options and class are checked: it imports
+    # NumPy, matplotlib... while pytest collects. A refused run never starts it.
     # nbval re-runs the project's notebooks, which grading does not do: without it (and without
     # the options pytest.ini passes it) pytest starts in a fraction of the time.
     try:

@@ -215,10 +215,12 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_sessionstart(session):
-    """A grading run starts the fork server now: it imports its libraries during the collection.
-    Not in pytest-xdist's controller, which grades nothing itself."""
+    """A grading run starts the fork server now, its options and class checked: it imports its
+    libraries during the collection. Not in pytest-xdist's controller, which grades nothing
+    itself, nor for --collect-only."""
     config = session.config
-    if config.getoption("submissions") and not config.pluginmanager.has_plugin("dsession"):
+    if (config.getoption("submissions") and not config.pluginmanager.has_plugin("dsession")
+            and not config.option.collectonly):
         start_fork_server(contained=not config.getoption("grade_no_contain"))
 
 

@@ -79,11 +79,12 @@ def start_fork_server(contained=True):
     """Start the warm fork server (once per grading process, again if it died or if `contained`
     changed). Contained, its children are forked as contain.fork does (as root: each PID 1 of a
     PID namespace of its own)."""
-    global _server_contained
+    global _server_contained, _server_served
     context = multiprocessing.get_context("forkserver")
     server = forkserver._forkserver
     if _server_contained not in (None, contained) and server._forkserver_pid is not None:
         server._stop()
+        _server_served = False
     # "__main__" is meant to spare each child from running the parent's main script again, but
     # Python 3.11 never preloads it (worker.hide_the_grader copes with a child that did run it).
     context.set_forkserver_preload(["__main__", "grader.sandbox", "grader.worker"])
@@ -105,20 +106,24 @@ def start_fork_server(contained=True):
 
 
 def stop_fork_server():
-    """Stop the fork server at the end of a run. Killed, not asked: a run refused at once (an
-    unwritable gradebook, a class that is not one) would otherwise wait while the server finishes
-    importing the libraries nobody will use (2 s of CPU), and leave it running after the grader."""
+    """Stop the fork server at the end of a run, once it has served (it is then idle, waiting
+    for requests). One that never served may still be importing its libraries, and a kill could
+    leave a half-written cache behind (matplotlib's font list, and its lock): it ends by itself
+    when it finds the grader gone."""
+    global _server_served
     server = forkserver._forkserver
-    if server._forkserver_pid is None:
+    if server._forkserver_pid is None or not _server_served:
         return
     try:
         os.kill(server._forkserver_pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     server._stop()
+    _server_served = False
 
 
 _server_contained = None  # how the running fork server forks
+_server_served = False    # whether it has started a process (it has imported everything then)
 SOCKET_PATH_MOST = 107      # bytes in a Unix socket's path (sun_path, with its final NUL: 108)
 
 
@@ -407,6 +412,7 @@ class Sandbox:
             remove_tree(scratch)
 
     def watch(self, job, run, deadline):
+        global _server_served
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(target=_run_worker, args=(job, writer), daemon=True)
         try:
@@ -418,6 +424,7 @@ class Sandbox:
             process = self.context.Process(target=_run_worker, args=(job, writer), daemon=True)
             with self.polling:
                 process.start()
+        _server_served = True
         writer.close()
         self.running.add(process)
         report = Report(job)
