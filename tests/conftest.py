@@ -56,6 +56,7 @@ class WarmGrader:
     @classmethod
     def grade(cls, argv, cwd=ROOT, timeout=400, text=True, env=None):
         import json
+        import locale
         import select
         import subprocess
         import sys
@@ -78,11 +79,14 @@ class WarmGrader:
             reply = cls.process.stdout.readline()
             if not reply:
                 raise RuntimeError(f"the warm grader ended during a run: {err.read_text()[-3000:]}")
+            reply = json.loads(reply)
             cls.runs += 1
             outputs = [path.read_bytes() for path in (out, err)]
-            if text:  # as subprocess.run(text=True) decodes them
-                outputs = [output.decode(errors="replace") for output in outputs]
-            return subprocess.CompletedProcess(command, json.loads(reply)["returncode"], *outputs)
+            if text:  # as subprocess.run(text=True) decodes them: strictly, with universal newlines
+                encoding = locale.getpreferredencoding(False)
+                outputs = [output.decode(encoding).replace("\r\n", "\n").replace("\r", "\n") for output in outputs]
+            assert not reply["threads"], f"the grader left threads running after its run: {reply['threads']}"
+            return subprocess.CompletedProcess(command, reply["returncode"], *outputs)
 
     @classmethod
     def stop(cls, kill=False):

@@ -42,6 +42,7 @@ _float = builtins.float
 builtins.float = lambda *a: 0.9990889488055994
 '''
 STACK_READER = '''\
+import sys
 class Answer:
     def __float__(self):
         frame = sys._getframe()
