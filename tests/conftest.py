@@ -51,7 +51,6 @@ def processes_with(text):
 class WarmGrader:
     """tests/warm_grader.py, started on first use, one per pytest process (each xdist worker)."""
     process = None
-    runs = 0
 
     @classmethod
     def grade(cls, argv, cwd=ROOT, timeout=400, text=True, env=None):
@@ -65,10 +64,11 @@ class WarmGrader:
         if cls.process is None or cls.process.poll() is not None:
             cls.process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "warm_grader.py")], cwd=ROOT,
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        command = [sys.executable, "-m", "grader", *map(str, argv)]
+        argv = [str(arg) for arg in argv]
+        command = [sys.executable, "-m", "grader", *argv]
         with tempfile.TemporaryDirectory(prefix="warm-grader-") as folder:
             out, err = Path(folder) / "stdout", Path(folder) / "stderr"
-            cls.process.stdin.write(json.dumps({"argv": command[3:], "cwd": str(cwd), "env": env or {},
+            cls.process.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "env": env or {},
                                                 "stdout": str(out), "stderr": str(err)}) + "\n")
             cls.process.stdin.flush()
             deadline = time.monotonic() + timeout
@@ -80,7 +80,6 @@ class WarmGrader:
             if not reply:
                 raise RuntimeError(f"the warm grader ended during a run: {err.read_text()[-3000:]}")
             reply = json.loads(reply)
-            cls.runs += 1
             outputs = [path.read_bytes() for path in (out, err)]
             if text:  # as subprocess.run(text=True) decodes them: strictly, with universal newlines
                 encoding = locale.getpreferredencoding(False)
