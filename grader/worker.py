@@ -475,7 +475,11 @@ PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def is_grader_path(entry):
-    return os.path.abspath(entry or ".") == PROJECT or "__editable__" in entry
+    """The project or a folder of it (tests/, which pytest puts on sys.path), but not the Python
+    installation, which may be the project's .venv."""
+    path = os.path.abspath(entry or ".")
+    inside = (path + os.sep).startswith(PROJECT + os.sep) and not (path + os.sep).startswith(sys.prefix + os.sep)
+    return inside or "__editable__" in entry
 
 
 def hide_the_grader(argv0):

@@ -525,10 +525,13 @@ def test_a_graded_process_looks_like_a_notebook_not_like_a_grader(tmp_path):
                              "print('modules', sorted(m for m in sys.modules if m.split('.')[0] in ('grader', 'pytest', '_pytest')))\n"
                              "print('env', sorted(k for k in os.environ if 'GRADER' in k or 'PYTEST' in k))\n"
                              "print('stdout', type(sys.stdout).__name__, 'argv', sys.argv)\n"
+                             f"print('project paths', [p for p in sys.path if p.startswith({str(ROOT)!r})\n"
+                             "       and not p.startswith(sys.prefix)])\n"
                              "try:\n    import grader\n    print('import grader: worked')\n"
                              "except ImportError as e:\n    print('import grader:', type(e).__name__)"])
     text = run.report["cells"][0]["text"]
     assert "modules []" in text and "env []" in text and "import grader: ModuleNotFoundError" in text, text
+    assert "project paths []" in text, text  # tests/, which pytest puts on sys.path, was one
     assert "argv ['ipykernel_launcher.py']" in text and "Capped" not in text, text
 
 
