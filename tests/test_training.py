@@ -14,14 +14,18 @@ import warnings
 import nbformat
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import log_loss
-from sklearn.neural_network import MLPClassifier
 
 import statement as S
 from conftest import ROOT, code_cells
 from grader import reference
 from student_edition import BEGIN, END, write_edition
+
+
+# scikit-learn is imported when a test first asks for it, not when pytest collects this file: it
+# costs each process that collects the suite 1.4 s (the test workers, pytest --collect-only).
+def log_loss(*args, **kwargs):
+    from sklearn.metrics import log_loss as sklearn_log_loss
+    return sklearn_log_loss(*args, **kwargs)
 
 NAME = "ex06_training.ipynb"
 MATH, CHEMISTRY, EXAM = (np.array(column, dtype=float) for column in (S.MATH, S.CHEMISTRY, S.EXAM_SUCCESS))
@@ -158,6 +162,8 @@ def test_train_matches_the_reference_on_hidden_like_inputs(ex06, seed):
 
 def test_train_matches_sklearn_mlpclassifier_from_the_same_start(ex06):
     """MLPClassifier with plain full-batch gradient descent, warm-started from the statement's start."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
     X = np.column_stack([MATH_STD, CHEMISTRY_STD])
     mlp = MLPClassifier(hidden_layer_sizes=(2,), activation="logistic", solver="sgd", learning_rate_init=0.5,
                         momentum=0, batch_size=4, alpha=0, max_iter=1, shuffle=False, tol=0,
