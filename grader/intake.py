@@ -242,6 +242,19 @@ def student(name, folder, lms=None, lms_id=None, problems=()):
     return Student(clean_name(name), folder, files, problems, lms, lms_id)
 
 
+def code_mentions(students, word):
+    """Whether a code file of one of the students holds `word` (bytes): the fork server imports
+    scikit-learn only for a class whose code names it. A file that cannot be read mentions nothing."""
+    for one in students:
+        for relative in one.files:
+            try:
+                if word in read_regular_file(one.folder / relative):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
 def read_regular_file(path):
     """The bytes of a file that must be a regular file of at most MAX_FILE_BYTES, or a ValueError
     saying what it is: opened without following a link or blocking on a FIFO, checked once open."""

@@ -10,9 +10,9 @@ import pytest
 
 from grader import gradebook, lms, questions
 from grader.grading import Grading
-from grader.intake import ClassError, Student, find_class, remove_tree
+from grader.intake import ClassError, Student, code_mentions, find_class, remove_tree
 from grader.questions import ALL_NOTEBOOKS, BONUS_IDS, QUESTION_IDS
-from grader.sandbox import Limits, one_line, start_fork_server
+from grader.sandbox import STUDENT_LIBRARIES, Limits, one_line, start_fork_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS_FILE = ROOT / "tests" / "test_questions.py"
@@ -119,7 +119,8 @@ def pytest_configure(config):
         seed = config.workerinput["grade_seed"]
     limits = Limits(timeout=option("grade_timeout"), cell_timeout=option("grade_cell_timeout"),
                     memory_mib=option("grade_memory"), output_kib=option("grade_output"),
-                    contain=not option("grade_no_contain"))
+                    contain=not option("grade_no_contain"),
+                    preload=tuple(module for module, word in STUDENT_LIBRARIES.items() if code_mentions(students, word)))
     config.grading = Grading(students, limits, option("grade_jobs"), seed)
     config.grading.passed_over = passed_over
     config.pluginmanager.register(GradeReport(config), "grade-report")
@@ -221,7 +222,7 @@ def pytest_sessionstart(session):
     config = session.config
     if (config.getoption("submissions") and not config.pluginmanager.has_plugin("dsession")
             and not config.option.collectonly):
-        start_fork_server(contained=not config.getoption("grade_no_contain"))
+        start_fork_server(contained=config.grading.limits.contain, preload=config.grading.limits.preload)
 
 
 def pytest_collection_finish(session):

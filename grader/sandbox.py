@@ -1,8 +1,9 @@
 """Running one student file: a private copy, a forked warm process, a deadline, plain data back.
 
 Processes come from a multiprocessing fork server that has imported `grader.worker` (and with
-it NumPy, matplotlib, scikit-learn and IPython) once: a file's process is a fork of that warm
-server, so it starts in milliseconds instead of the seconds a Jupyter kernel needs. The process
+it NumPy, matplotlib and IPython, and scikit-learn when the class's code names it) once: a file's
+process is a fork of that warm server, so it starts in milliseconds instead of the seconds a
+Jupyter kernel needs. The process
 works in a private copy of the student's folder and reports JSON lines on a pipe; this side reads
 them with deadlines, validates them, and never unpickles anything the student's process sends.
 """
@@ -38,6 +39,10 @@ MAX_PROCESSES = 64         # processes and threads a file's process may have at 
 MAX_STALLS = 1             # of which re-runs after a cell that ignored its time limit
 GRACE = 3.0                # seconds past a cell's limit before its process is killed
 STALLED = "ignored the"
+# Imported by the fork server (before grader.worker) for a class whose code names them: scikit-learn
+# costs each start 1.4 s of CPU, and a class written from the statement seldom uses it. A student
+# who reaches it under another name imports it in their own process, in their own time.
+STUDENT_LIBRARIES = {"sklearn.metrics": b"sklearn"}
 MAX_REPORT_BYTES = 64 * 2**20
 MAX_JSON_DEPTH = 200
 
@@ -49,6 +54,7 @@ class Limits:
     memory_mib: int = 2048       # address space a file may add to the preloaded libraries
     output_kib: int = 1024       # what one cell may print
     contain: bool = True         # namespaces (contain.py); False: own session and rlimits only
+    preload: tuple = tuple(STUDENT_LIBRARIES)  # what the fork server imports for the students' code
 
     def for_worker(self):
         return {"cell_timeout": self.cell_timeout, "memory_bytes": self.memory_mib * 2**20,
@@ -75,19 +81,22 @@ def one_line(text, limit=200):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def start_fork_server(contained=True):
-    """Start the warm fork server (once per grading process, again if it died or if `contained`
-    changed). Contained, its children are forked as contain.fork does (as root: each PID 1 of a
-    PID namespace of its own)."""
-    global _server_contained, _server_served
+def start_fork_server(contained=True, preload=tuple(STUDENT_LIBRARIES)):
+    """Start the warm fork server (once per grading process, again if it died, if `contained`
+    changed or if it lacks a library of `preload`). Contained, its children are forked as
+    contain.fork does (as root: each PID 1 of a PID namespace of its own)."""
+    global _server_contained, _server_served, _server_preload
     context = multiprocessing.get_context("forkserver")
     server = forkserver._forkserver
-    if _server_contained not in (None, contained) and server._forkserver_pid is not None:
+    if server._forkserver_pid is not None and (_server_contained not in (None, contained) or not set(preload) <= _server_preload):
         server._stop()
         _server_served = False
+    if server._forkserver_pid is None:
+        _server_preload = frozenset(preload)
     # "__main__" is meant to spare each child from running the parent's main script again, but
     # Python 3.11 never preloads it (worker.hide_the_grader copes with a child that did run it).
-    context.set_forkserver_preload(["__main__", "grader.sandbox", "grader.worker"])
+    # The students' libraries come before grader.worker, which ends by freezing what is loaded.
+    context.set_forkserver_preload(["__main__", *sorted(_server_preload), "grader.sandbox", "grader.worker"])
     # The server, and so every student's process, starts with only what Python and the libraries
     # need of the grading shell's environment: its secrets are never in their memory.
     environment = {name: value for name, value in os.environ.items() if name in SERVER_KEEPS}
@@ -124,6 +133,7 @@ def stop_fork_server():
 
 _server_contained = None  # how the running fork server forks
 _server_served = False    # whether it has started a process (it has imported everything then)
+_server_preload = frozenset()  # the students' libraries it imports (or has imported)
 SOCKET_PATH_MOST = 107      # bytes in a Unix socket's path (sun_path, with its final NUL: 108)
 
 
@@ -324,7 +334,7 @@ class Sandbox:
 
     def __init__(self, limits=None):
         self.limits = limits or Limits()
-        self.context = start_fork_server(self.limits.contain)
+        self.context = start_fork_server(self.limits.contain, self.limits.preload)
         self.running = set()
         self.closed = False
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-runs-"))  # used only without namespaces
@@ -420,7 +430,7 @@ class Sandbox:
                 process.start()
         except (OSError, EOFError, BrokenPipeError):  # the fork server died: start it again, once
             forkserver._forkserver._forkserver_pid = None
-            self.context = start_fork_server(self.limits.contain)
+            self.context = start_fork_server(self.limits.contain, self.limits.preload)
             process = self.context.Process(target=_run_worker, args=(job, writer), daemon=True)
             with self.polling:
                 process.start()

@@ -26,7 +26,6 @@ matplotlib.use("Agg")  # plots are drawn off-screen, as with a non-interactive b
 
 import matplotlib.pyplot as plt
 import numpy as np
-import sklearn.metrics  # noqa: F401  (preloaded for the students' code)
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
