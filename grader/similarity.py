@@ -20,6 +20,7 @@ import hashlib
 import io
 import keyword
 import tokenize
+from collections import deque
 from dataclasses import dataclass, field
 
 K = 12            # tokens per hashed run
@@ -101,11 +102,15 @@ def winnow(hashes):
     """The smallest hash of every window of W runs (the rightmost on a tie), as in MOSS."""
     if len(hashes) <= W:
         return set(hashes[:1]) if hashes else set()
-    chosen = set()
-    for start in range(len(hashes) - W + 1):
-        window = hashes[start:start + W]
-        smallest = min(value for value, _ in window)
-        chosen.add([entry for entry in window if entry[0] == smallest][-1])
+    chosen, candidates = set(), deque()  # positions whose hash may still be a window's smallest
+    for end, (value, _) in enumerate(hashes):
+        while candidates and hashes[candidates[-1]][0] >= value:  # never again the rightmost smallest
+            candidates.pop()
+        candidates.append(end)
+        if candidates[0] <= end - W:  # it has left the window
+            candidates.popleft()
+        if end >= W - 1:
+            chosen.add(hashes[candidates[0]])
     return chosen
 
 
