@@ -223,3 +223,17 @@ def test_the_report_shows_the_pair_side_by_side_to_look_at(written):
     assert "a=self.h1.feedforward(x1,x2)" in shown and "out_h1 = self.h1.feedforward(x1, x2)" in shown
     for word in ("cheat", "plagiar", "guilty", "copied"):
         assert word not in shown.lower()
+
+
+def test_winnowing_keeps_the_rightmost_smallest_hash_of_every_window():
+    """MOSS's rule, written out window by window, against similarity.winnow on random hashes with
+    many ties (a wrong tie-break or window edge changes which fingerprints two copies share). A file
+    of at most one window keeps its first run."""
+    import random
+    rng = random.Random(3)
+    for _ in range(3000):
+        hashes = [(rng.randint(0, rng.choice([1, 4, 10**6])), i) for i in range(rng.randint(0, 30))]
+        windows = [hashes[start:start + similarity.W] for start in range(len(hashes) - similarity.W + 1)]
+        expected = {max((entry for entry in window if entry[0] == min(window)[0]), key=lambda entry: entry[1])
+                    for window in windows} if len(hashes) > similarity.W else set(hashes[:1])
+        assert similarity.winnow(hashes) == expected, hashes
