@@ -535,32 +535,6 @@ def test_a_graded_process_looks_like_a_notebook_not_like_a_grader(tmp_path):
     assert "argv ['ipykernel_launcher.py']" in text and "Capped" not in text, text
 
 
-SKLEARN_CELL = ("import sys, importlib\n"
-                "print('preloaded', 'sklearn' in sys.modules)\n"
-                "metrics = importlib.import_module('sk' + 'learn.metrics')  # no 'sklearn' in the code\n"
-                "print('log loss', metrics.log_loss([0, 1, 1], [0.2, 0.7, 0.9]))")
-
-
-def test_the_fork_server_imports_scikit_learn_only_for_a_class_whose_code_names_it(tmp_path):
-    """1.4 s of CPU less at each start for a class written without it; a student who reaches it
-    under another name imports it in their own (contained) process and gets the same value."""
-    from multiprocessing import forkserver
-    from sklearn.metrics import log_loss
-    expected = f"log loss {log_loss([0, 1, 1], [0.2, 0.7, 0.9])}\n"
-    forkserver._forkserver._stop()  # a server of an earlier test may have it already
-    without = run_one(tmp_path, [SKLEARN_CELL], Limits(timeout=20, cell_timeout=8, preload=()))
-    assert without.report["cells"][0]["text"] == "preloaded False\n" + expected, without.report
-    named = run_one(tmp_path, [SKLEARN_CELL], Limits(timeout=20, cell_timeout=8))  # the server starts again
-    assert named.report["cells"][0]["text"] == "preloaded True\n" + expected, named.report
-    statement, edition = tmp_path / "statement", tmp_path / "edition"
-    for folder, source in ((statement, "import numpy as np\n"), (edition, "from sklearn.metrics import log_loss\n")):
-        (folder / "ann").mkdir(parents=True)
-        (folder / "ann" / "ex03.py").write_text("import math\n")
-        (folder / "ann" / "ex05.py").write_text(source)
-    assert [intake.code_mentions(intake.find_class(folder)[0], b"sklearn") for folder in (statement, edition)] \
-        == [False, True]
-
-
 def test_a_cell_that_ignores_its_time_limit_is_killed_and_the_file_runs_again_without_it(tmp_path):
     started = time.monotonic()
     run = run_one(tmp_path, ["print('before')", "import time\nwhile True:\n    try:\n        time.sleep(1)\n"
@@ -732,3 +706,29 @@ def test_exit_codes_are_read_once_even_when_files_start_and_end_at_once(tmp_path
     assert overlaps == []
     assert {run.problems[0] for run in runs} == {
         "code cell 1: the process exited with code 3 (os._exit() or a crash); run again without that cell"}
+
+
+SKLEARN_CELL = ("import sys, importlib\n"
+                "print('preloaded', 'sklearn' in sys.modules)\n"
+                "metrics = importlib.import_module('sk' + 'learn.metrics')  # no 'sklearn' in the code\n"
+                "print('log loss', metrics.log_loss([0, 1, 1], [0.2, 0.7, 0.9]))")
+
+
+def test_the_fork_server_imports_scikit_learn_only_for_a_class_whose_code_names_it(tmp_path):
+    """1.4 s of CPU less at each start for a class written without it; a student who reaches it
+    under another name imports it in their own (contained) process and gets the same value."""
+    from multiprocessing import forkserver
+    from sklearn.metrics import log_loss
+    expected = f"log loss {log_loss([0, 1, 1], [0.2, 0.7, 0.9])}\n"
+    named = run_one(tmp_path, [SKLEARN_CELL], Limits(timeout=20, cell_timeout=8))  # as the earlier tests' server
+    assert named.report["cells"][0]["text"] == "preloaded True\n" + expected, named.report
+    forkserver._forkserver._stop()  # the next one starts without it (last in this file: the rest need no other)
+    without = run_one(tmp_path, [SKLEARN_CELL], Limits(timeout=20, cell_timeout=8, preload=()))
+    assert without.report["cells"][0]["text"] == "preloaded False\n" + expected, without.report
+    statement, edition = tmp_path / "statement", tmp_path / "edition"
+    for folder, source in ((statement, "import numpy as np\n"), (edition, "from sklearn.metrics import log_loss\n")):
+        (folder / "ann").mkdir(parents=True)
+        (folder / "ann" / "ex03.py").write_text("import math\n")
+        (folder / "ann" / "ex05.py").write_text(source)
+    assert [intake.code_mentions(intake.find_class(folder)[0], b"sklearn") for folder in (statement, edition)] \
+        == [False, True]
