@@ -10,9 +10,9 @@ import pytest
 
 from grader import gradebook, lms, questions
 from grader.grading import Grading
-from grader.intake import ClassError, Student, code_mentions, find_class, remove_tree
+from grader.intake import ClassError, Student, find_class, remove_tree
 from grader.questions import ALL_NOTEBOOKS, BONUS_IDS, QUESTION_IDS
-from grader.sandbox import STUDENT_LIBRARIES, Limits, one_line, start_fork_server
+from grader.sandbox import Limits, one_line, preload_for, preload_line, start_fork_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS_FILE = ROOT / "tests" / "test_questions.py"
@@ -120,7 +120,7 @@ def pytest_configure(config):
     limits = Limits(timeout=option("grade_timeout"), cell_timeout=option("grade_cell_timeout"),
                     memory_mib=option("grade_memory"), output_kib=option("grade_output"),
                     contain=not option("grade_no_contain"),
-                    preload=tuple(module for module, word in STUDENT_LIBRARIES.items() if code_mentions(students, word)))
+                    preload=preload_for(students))
     config.grading = Grading(students, limits, option("grade_jobs"), seed)
     config.grading.passed_over = passed_over
     config.pluginmanager.register(GradeReport(config), "grade-report")
@@ -173,7 +173,8 @@ def containment_line(grading):
 def pytest_report_header(config):
     grading = config.grading
     lines = [f"grader: {len(grading.students)} student(s), seed {grading.seed} "
-             f"(--grade-seed {grading.seed} reproduces this run)", containment_line(grading)]
+             f"(--grade-seed {grading.seed} reproduces this run)", containment_line(grading),
+             preload_line(grading.limits.preload)]
     if (config.args_source == pytest.Config.ArgsSource.TESTPATHS and not nbval_on(config)
             and not config.getoption("submissions")):
         lines.append("notebooks: not re-run; `pytest --nbval` (make test) re-runs the solution notebooks too")

@@ -3,9 +3,9 @@
 Processes come from a multiprocessing fork server that has imported `grader.worker` (and with
 it NumPy, matplotlib and IPython, and scikit-learn when the class's code names it) once: a file's
 process is a fork of that warm server, so it starts in milliseconds instead of the seconds a
-Jupyter kernel needs. The process
-works in a private copy of the student's folder and reports JSON lines on a pipe; this side reads
-them with deadlines, validates them, and never unpickles anything the student's process sends.
+Jupyter kernel needs. The process works in a private copy of the student's folder and reports
+JSON lines on a pipe; this side reads them with deadlines, validates them, and never unpickles
+anything the student's process sends.
 """
 import json
 import math
@@ -22,7 +22,7 @@ from multiprocessing import connection, forkserver
 from pathlib import Path
 
 from grader import contain
-from grader.intake import ignored_folder, remove_tree
+from grader.intake import code_mentions, ignored_folder, remove_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
@@ -39,10 +39,11 @@ MAX_PROCESSES = 64         # processes and threads a file's process may have at 
 MAX_STALLS = 1             # of which re-runs after a cell that ignored its time limit
 GRACE = 3.0                # seconds past a cell's limit before its process is killed
 STALLED = "ignored the"
-# Imported by the fork server (before grader.worker) for a class whose code names them: scikit-learn
-# costs each start 1.4 s of CPU, and a class written from the statement seldom uses it. A student
-# who reaches it under another name imports it in their own process, in their own time.
-STUDENT_LIBRARIES = {"sklearn.metrics": b"sklearn"}
+# Imported by the fork server (before grader.worker) for a class whose code names them: module ->
+# (the word looked for, the name shown). scikit-learn costs each start 1.4 s of CPU: our edition's
+# notebooks name it, scripts written from the statement often do not. A student who reaches it
+# under another name imports it in their own process, in their own time.
+STUDENT_LIBRARIES = {"sklearn.metrics": (b"sklearn", "scikit-learn")}
 MAX_REPORT_BYTES = 64 * 2**20
 MAX_JSON_DEPTH = 200
 
@@ -79,6 +80,19 @@ def one_line(text, limit=200):
     text = "".join(ch if ch.isprintable() else " " for ch in str(text))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def preload_for(students):
+    """The modules of STUDENT_LIBRARIES that the students' code names."""
+    return tuple(module for module, (word, _) in STUDENT_LIBRARIES.items() if code_mentions(students, word))
+
+
+def preload_line(preload):
+    """What the run's header says of the libraries its notebooks find imported."""
+    names = {module: name for module, (_, name) in STUDENT_LIBRARIES.items()}
+    missing = [name for module, name in names.items() if module not in preload]
+    return ("preloaded for the notebooks: NumPy, matplotlib, IPython" + "".join(f", {names[m]}" for m in preload)
+            + (f" (not {', '.join(missing)}: no file of the class names it)" if missing else ""))
 
 
 def start_fork_server(contained=True, preload=tuple(STUDENT_LIBRARIES)):

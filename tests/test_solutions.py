@@ -11,19 +11,8 @@ import numpy as np
 import pytest
 
 import statement as S
+from conftest import log_loss, mean_squared_error
 from grader import reference
-
-
-# scikit-learn is imported when a test first asks for it, not when pytest collects this file: it
-# costs each process that collects the suite 1.4 s (the test workers, pytest --collect-only).
-def log_loss(*args, **kwargs):
-    from sklearn.metrics import log_loss as sklearn_log_loss
-    return sklearn_log_loss(*args, **kwargs)
-
-
-def mean_squared_error(*args, **kwargs):
-    from sklearn.metrics import mean_squared_error as sklearn_mean_squared_error
-    return sklearn_mean_squared_error(*args, **kwargs)
 
 
 def random_cases(seed, count=50):

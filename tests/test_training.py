@@ -16,16 +16,9 @@ import numpy as np
 import pytest
 
 import statement as S
-from conftest import ROOT, code_cells
+from conftest import ROOT, code_cells, log_loss
 from grader import reference
 from student_edition import BEGIN, END, write_edition
-
-
-# scikit-learn is imported when a test first asks for it, not when pytest collects this file: it
-# costs each process that collects the suite 1.4 s (the test workers, pytest --collect-only).
-def log_loss(*args, **kwargs):
-    from sklearn.metrics import log_loss as sklearn_log_loss
-    return sklearn_log_loss(*args, **kwargs)
 
 NAME = "ex06_training.ipynb"
 MATH, CHEMISTRY, EXAM = (np.array(column, dtype=float) for column in (S.MATH, S.CHEMISTRY, S.EXAM_SUCCESS))
