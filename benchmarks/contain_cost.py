@@ -1,8 +1,8 @@
 """What `grader.contain.enter` costs per notebook process: forks of a warm process with and without it.
 
 A process that has imported what the grader's fork server imports for our edition's notebooks
-(scikit-learn, then grader.worker: NumPy, matplotlib, IPython) forks ROUNDS x BATCH children for each way, the ways taking
-turns batch by batch so that a busy neighbour slows them all alike:
+(scikit-learn, then grader.worker: NumPy, matplotlib, IPython) forks ROUNDS x BATCH children for
+each way, the ways taking turns batch by batch so that a busy neighbour slows them all alike:
   setsid only      today's isolation (sandbox.py's worker calls os.setsid()),
   fallback         enter(namespaces=False): session, rlimits, Landlock,
   namespaces       enter(): user, mount, PID, network, IPC namespaces, a root of its own (rootfs.py),
