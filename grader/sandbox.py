@@ -102,7 +102,8 @@ def start_fork_server(contained=True, preload=tuple(STUDENT_LIBRARIES)):
     global _server_contained, _server_served, _server_preload
     context = multiprocessing.get_context("forkserver")
     server = forkserver._forkserver
-    if server._forkserver_pid is not None and (_server_contained not in (None, contained) or not set(preload) <= _server_preload):
+    other_kind = _server_contained not in (None, contained)
+    if server._forkserver_pid is not None and (other_kind or not set(preload) <= _server_preload):
         server._stop()
         _server_served = False
     if server._forkserver_pid is None:
