@@ -504,14 +504,22 @@ def address_space():
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
+# Kept from the fork server's environment (sandbox.SERVER_ENVIRONMENT and SERVER_KEEPS): a library
+# the notebook loads itself (SciPy's own OpenBLAS, when the server did not import scikit-learn)
+# reads them then, and with no limit starts a thread per CPU, past the file's process budget.
+MATH_SETTINGS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
 def kernel_environment(home, data_dir):
     """The environment a JupyterLab kernel of the student's would have, and nothing of the grader's
-    shell (its variables may hold the instructor's paths or secrets)."""
+    shell (its variables may hold the instructor's paths or secrets), but the math libraries'
+    settings the server runs with."""
     environment = {"PATH": os.pathsep.join([os.path.join(sys.prefix, "bin"), "/usr/local/bin", "/usr/bin", "/bin"]),
                    "HOME": home, "USER": "student", "LOGNAME": "student", "SHELL": "/bin/sh",
                    "LANG": "C.UTF-8", "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
                    "TERM": "xterm-color", "CLICOLOR": "1", "PAGER": "cat", "GIT_PAGER": "cat",
                    "PYDEVD_USE_FRAME_EVAL": "NO", "MPLBACKEND": "Agg"}
+    environment.update({name: os.environ[name] for name in MATH_SETTINGS if name in os.environ})
     if data_dir:
         environment["COURSE_DATA_DIR"] = data_dir
     return environment

@@ -711,7 +711,8 @@ def test_exit_codes_are_read_once_even_when_files_start_and_end_at_once(tmp_path
 SKLEARN_CELL = ("import sys, importlib\n"
                 "print('preloaded', 'sklearn' in sys.modules)\n"
                 "metrics = importlib.import_module('sk' + 'learn.metrics')  # no 'sklearn' in the code\n"
-                "print('log loss', metrics.log_loss([0, 1, 1], [0.2, 0.7, 0.9]))")
+                "print('log loss', metrics.log_loss([0, 1, 1], [0.2, 0.7, 0.9]))\n"
+                "print([line for line in open('/proc/self/status') if line.startswith('Threads:')])")
 
 
 def test_the_fork_server_imports_scikit_learn_only_for_a_class_whose_code_names_it(tmp_path):
@@ -720,7 +721,9 @@ def test_the_fork_server_imports_scikit_learn_only_for_a_class_whose_code_names_
     imports it in their own (contained) process and gets the same value. The runs' headers say
     which: the fixture class's (named) here, the README's commands' (not named) in test_lms.py."""
     from grader import sandbox
-    expected = f"log loss {log_loss([0, 1, 1], [0.2, 0.7, 0.9])}\n"
+    # one thread: SciPy's own OpenBLAS, loaded by the student's process, is told so (red team: it
+    # started one per CPU, past the file's process budget on a machine with many CPUs)
+    expected = f"log loss {log_loss([0, 1, 1], [0.2, 0.7, 0.9])}\n['Threads:\\t1\\n']\n"
     named = run_one(tmp_path, [SKLEARN_CELL], Limits(timeout=20, cell_timeout=8))  # as the earlier tests' server
     assert named.report["cells"][0]["text"] == "preloaded True\n" + expected, named.report
     sandbox.stop_fork_server()  # the next one starts without it (last in this file: the rest need no other)
