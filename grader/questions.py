@@ -300,7 +300,10 @@ def assigned_names(source):
 
 
 def reads_any(source, names):
-    return bool(names) and any(re.search(rf"\b{re.escape(name)}\b", source) for name in names)
+    """Whether `source` has one of the identifiers `names` as a whole word: one pass over the
+    source, whatever the number of names (a search per name cost names x cells: a notebook with
+    20000 names in a check cell and 150 cells stalled the whole run for two minutes)."""
+    return bool(names) and not names.isdisjoint(re.findall(r"\w+", source))
 
 
 class Evidence:

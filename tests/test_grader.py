@@ -492,6 +492,19 @@ def test_wrong_values_lose_the_point_with_what_was_wrong(value, message):
         questions.value_error("x", value, 7, statement=True)
 
 
+def test_a_cell_reads_an_expected_value_only_by_its_whole_name():
+    """questions.reads_any, one pass over the source (red team: a search per name took two minutes
+    for one notebook), finds what a whole-word search per name finds."""
+    names = {"expected_q1", "é_attendu", "x"}
+    cases = {"print(expected_q1)": True, "print(expected_q10)": False, "print(my_expected_q1)": False,
+             "obj.expected_q1 + 1": True, "print(é_attendu)": True, "xs = 1": False, "f(x)": True,
+             "# expected_q1 in a comment": True, "": False}
+    for source, found in cases.items():
+        assert questions.reads_any(source, names) is found, source
+        assert any(re.search(rf"\b{re.escape(name)}\b", source) for name in names) is found, source
+    assert questions.reads_any("print(x)", set()) is False
+
+
 def test_reports_from_the_process_are_validated_never_trusted():
     job = {"kind": "notebook", "cells": ["x = 1"], "probes": {"neuron": {"cases": [{}]}}}
     report = Report(job)
