@@ -277,6 +277,20 @@ def test_outputs_typed_into_the_code_earn_nothing_even_next_to_the_right_network
     assert verdict.points == 0 and "typed into the code" in verdict.reason
 
 
+def test_a_typed_in_answer_is_found_behind_any_number_of_repeats_and_named_by_its_first_cell():
+    """The literals of a file are read once for all its questions, each distinct one kept (red
+    team: 20 MiB of `1111` in comments were read again for every question, 230 s in all)."""
+    value = OUTPUTS_4[0]
+    decoys = "# " + " ".join(["1111", "2222.5"] * 5000)
+    cells = [(decoys, ""), (decoys + f"\nanswer = {value!r}", ""), (f"again = {value!r}", ""), COMPUTED_4]
+    evidence = file_evidence(cells)
+    assert evidence.typed_in(value) == (2, repr(value))
+    assert [literal.text for _, literal in evidence.literals()] == ["1111", "2222.5", repr(value)]
+    assert evidence.literals() is evidence.literals()  # read once
+    verdict = questions.judge("ex4.q1", evidence)
+    assert verdict.points == 0 and "typed into the code (code cell 2)" in verdict.reason, verdict.reason
+
+
 def test_a_sweep_of_rounded_candidates_earns_nothing():
     sweep = " ".join(f"{i / 10000:.4f}" for i in range(10000))
     verdict = questions.judge("ex4.q1", file_evidence([("print(sweep)", sweep)]))
