@@ -548,6 +548,17 @@ def test_a_graded_process_looks_like_a_notebook_not_like_a_grader(tmp_path):
     assert "argv ['ipykernel_launcher.py']" in text and "Capped" not in text, text
 
 
+def test_what_a_cell_prints_is_kept_once_by_the_grader_not_also_by_ipython(tmp_path):
+    """IPython 9 wraps every write of a cell to keep a copy for its history, even with the history
+    off: a cell printing 70,000 short lines paid it 280,000 times, and kept them all twice."""
+    run = run_one(tmp_path, ["for i in range(3000):\n    print('line', i)",
+                             "outputs = getattr(get_ipython().history_manager, 'outputs', {})\n"
+                             "print('copies kept by IPython:', sum(len(o.bundle['stream']) for v in outputs.values() for o in v))"])
+    first, second = (cell["text"] for cell in run.report["cells"])
+    assert first.count("\n") == 3000 and first.endswith("line 2999\n"), first[-200:]
+    assert second == "copies kept by IPython: 0\n", second
+
+
 def test_a_cell_that_ignores_its_time_limit_is_killed_and_the_file_runs_again_without_it(tmp_path):
     started = time.monotonic()
     run = run_one(tmp_path, ["print('before')", "import time\nwhile True:\n    try:\n        time.sleep(1)\n"
