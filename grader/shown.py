@@ -12,7 +12,6 @@ most MAX_PER_FILE of one file; the values' `where` and the list's `note` say wha
 """
 import math
 import re
-from collections import deque
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -24,6 +23,7 @@ MAX_PER_CELL = 4000    # numbers kept of one cell: the first half and the last h
 MAX_PER_FILE = 100_000  # numbers kept of one file: later cells are not read
 MAX_TEXT = 40        # characters of a number read (400 digits are no answer, and float() of them is slow)
 MAX_LINE = 300       # characters of a line kept around a number, for the label and the reasons
+TAIL_WINDOW = 1 << 16  # characters of a cell's end read first for its last numbers (doubled if too few)
 
 
 @dataclass(frozen=True)
@@ -70,14 +70,32 @@ def numbers(cells, parsed=None):
 def cell_numbers(text, where):
     """(the Shown of one cell's output, whether all were read): its first and last MAX_PER_CELL // 2 at most."""
     half = MAX_PER_CELL // 2
-    matches = NUMBER.finditer(text)
-    first = list(islice(matches, half))
-    last = deque(matches, maxlen=half + 1)  # the rest, in the same single pass, keeping only its end
+    first = list(islice(NUMBER.finditer(text), half))
+    last = last_matches(text, first[-1].end(), half + 1) if len(first) == half else []
     complete = len(last) <= half
     if not complete:
-        last.popleft()
+        last = last[1:]
         where = f"{where}, of which only the first and last {half} numbers were read"
     return [shown for match in (*first, *last) if (shown := read(match, text, where)) is not None], complete
+
+
+def last_matches(text, start, count):
+    """The last `count` matches of NUMBER in text[start:] (all of them if fewer), as one scan from
+    `start` finds them, read from the end: a cell of a million numbers is not scanned whole.
+
+    A scan that begins inside a number can find a part of it first ("5" of "1e-5", "12" of "-12"),
+    which ends where the number ends; from there on it finds what the scan from `start` finds. So
+    a scan of a tail is trusted from its second match on, and the tail doubles until it holds more
+    than `count` matches or begins at `start`."""
+    size = TAIL_WINDOW
+    while True:
+        begin = max(start, len(text) - size)
+        found = list(NUMBER.finditer(text, begin))
+        if begin == start:
+            return found[-count:]
+        if len(found) > count:
+            return found[-count:]
+        size *= 2
 
 
 def read(match, text, where):

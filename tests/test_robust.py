@@ -9,6 +9,7 @@ import base64
 import csv
 import html
 import json
+import math
 import os
 import re
 import sys
@@ -84,6 +85,42 @@ def test_a_cell_over_the_cap_says_what_was_not_read():
     assert numbers[0].where == "code cell 2, of which only the first and last 2000 numbers were read"
     assert numbers[-1].where == "code cell 3" and shown.find(numbers, BOB, "Bob")[0] == "exact"
     assert shown.numbers(cells[1:]).note == ""
+
+
+def test_the_last_numbers_of_a_cell_read_from_its_end_are_those_a_whole_scan_finds(monkeypatch):
+    """shown.last_matches reads a cell's end, not the whole cell, for its last numbers: on any text
+    (tails that begin inside "-1.5e-7", in runs of dots and signs), what it keeps is what one scan
+    of the whole cell keeps."""
+    from collections import deque
+    from itertools import islice
+    import random
+
+    def whole_scan(text, half):  # the cell's numbers, scanned once from its start
+        matches = shown.NUMBER.finditer(text)
+        first = list(islice(matches, half))
+        last = deque(matches, maxlen=half + 1)
+        complete = len(last) <= half
+        if not complete:
+            last.popleft()
+        return [(m.start(), m.group()) for m in (*first, *last)], complete
+
+    generator = random.Random(7)
+    pieces = ["1", "23", "-4", "+5", ".", "0.5", "-1.5e-7", "e", "E+", "x", " ", "\n", "..", "--", "1e", "a1", "9."]
+    texts = ["1 2 3 -4 5", "1 2 3 1e-5 6", "7 8 -12.5 9", *("".join(generator.choice(pieces) for _ in
+                                                              range(generator.randrange(0, 60))) for _ in range(300))]
+    for half in (1, 2, 5):
+        monkeypatch.setattr(shown, "MAX_PER_CELL", 2 * half)
+        for text in texts:
+            expected, expected_complete = whole_scan(text, half)
+            expected = [m for _, m in expected if len(m) <= shown.MAX_TEXT and math.isfinite(float(m))]
+            for window in range(1, 13):
+                monkeypatch.setattr(shown, "TAIL_WINDOW", window)
+                values, complete = shown.cell_numbers(text, "code cell 1")
+                assert (complete, [v.text for v in values]) == (expected_complete, expected), (text, half, window)
+    monkeypatch.undo()
+    line = "1 " * 500_000 + "Bob: 0.7855"  # a million numbers: the end holds the answer
+    values, complete = shown.cell_numbers(line, "code cell 1")
+    assert not complete and values[-1].text == "0.7855" and len(values) == shown.MAX_PER_CELL
 
 
 def test_a_400_digit_number_is_no_value():
