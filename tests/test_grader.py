@@ -19,7 +19,9 @@ from grader import gradebook, intake, questions, reference, shown
 from grader.sandbox import Limits, Report, Sandbox, read_cells
 
 FIXTURES = ROOT / "tests" / "fixtures"
-FAST_LIMITS = ["--grade-timeout", "20", "--grade-cell-timeout", "2"]  # 20 s: one budget for all the re-runs of a file
+# 20 s: one budget for all the re-runs of a file. 512 MiB: the memory hog reaches its limit at a
+# quarter of the default's cost (each of its 100 MB blocks is written), the others need far less.
+FAST_LIMITS = ["--grade-timeout", "20", "--grade-cell-timeout", "2", "--grade-memory", "512"]
 # What each fixture student's lost points must be explained by (regular expressions).
 REASONS = {
     "hard-coded answers": "hidden check|code behind them fails|typed into the code",
