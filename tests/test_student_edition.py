@@ -15,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import NOTEBOOKS, ROOT, code_cells, grade_warm
+from conftest import NOTEBOOKS, ROOT, code_cells, grade_warm, off_screen
 from grader.questions import ALL_NOTEBOOKS, QUESTION_IDS, NOTEBOOKS as GRADED_NOTEBOOKS
 import statement as S
 from student_edition import (BEGIN, BEGIN_PASTE, END, END_PASTE, MarkerError, hint, solution_regions,
@@ -150,6 +150,7 @@ def test_stub_keeps_surrounding_code():
 def run_continuing(path):
     """Run a notebook's code cells in order, going on past errors; [(source, printed, error)]."""
     namespace, results = {"__name__": "__main__"}, []
+    plt = off_screen()
     previous = os.getcwd()
     os.chdir(path.parent)
     try:
@@ -163,6 +164,7 @@ def run_continuing(path):
             results.append((source, printed.getvalue(), error))
     finally:
         os.chdir(previous)
+        plt.close("all")
     return results
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import statement as S
-from conftest import ROOT, code_cells, log_loss
+from conftest import ROOT, code_cells, log_loss, off_screen
 from grader import reference
 from student_edition import BEGIN, END, write_edition
 
@@ -198,6 +198,7 @@ def test_the_experiments_show_what_the_text_says(ex06):
 def run_tolerantly(sources, cwd):
     """Run cells like the grader does: a failing cell does not stop the next; return (namespace, output)."""
     namespace, output = {"__name__": "__main__"}, io.StringIO()
+    plt = off_screen()
     previous = os.getcwd()
     os.chdir(cwd)
     try:
@@ -210,7 +211,6 @@ def run_tolerantly(sources, cwd):
                     print(f"cell {index + 1} raised {type(error).__name__}: {error}")
     finally:
         os.chdir(previous)
-        import matplotlib.pyplot as plt
         plt.close("all")
     return namespace, output.getvalue()
 
