@@ -163,9 +163,18 @@ def find_pairs(students, boilerplate=(), threshold=THRESHOLD, min_shared=MIN_SHA
     """
     given = boilerplate_hashes(boilerplate)
     students = {name: compared(files) for name, files in students.items()}
-    sequences = {name: student_tokens(files) for name, files in students.items()}  # tokenised once
-    prints = {name: {value: at for value, at in fingerprints(sequences[name]).items() if value not in given}
-              for name in students}
+    sequences, prints, done = {}, {}, {}
+    for name, files in students.items():  # each student's code tokenised and fingerprinted once
+        same_code = tuple(code for _, code in sorted(files.items()))
+        if same_code in done:  # a copy of a classmate's files, under any names: only the names differ
+            first = done[same_code]
+            sequences[name] = [[Token(token.text, path, token.line) for token in sequence]
+                               for sequence, path in zip(sequences[first], sorted(files))]
+            prints[name] = prints[first]
+            continue
+        done[same_code] = name
+        sequences[name] = student_tokens(files)
+        prints[name] = {value: at for value, at in fingerprints(sequences[name]).items() if value not in given}
     counts = {}
     for found in prints.values():
         for value in found:

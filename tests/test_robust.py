@@ -214,6 +214,8 @@ def test_two_colluders_with_a_huge_identical_file_are_compared_in_bounded_time(k
     pairs = similarity.find_pairs(codes)
     seconds = time.perf_counter() - start
     assert [(p.a, p.b, p.score) for p in pairs] == [("a", "b", 1.0)] and pairs[0].regions
+    # b's copy is read once (the same code as a's, under another name), and its regions name its own file
+    assert {(region.file_a, region.file_b) for region in pairs[0].regions} == {("x.py", "copy.py")}
     assert seconds < most_seconds, seconds  # was 188 s for 330 KiB (difflib), hours for 3 MiB
     assert similarity.cut(codes["a"]) is (kib * 1024 > similarity.MAX_CODE)
 
